@@ -1,0 +1,1 @@
+"""Benchmarks: recall@K, serving latency and index scale."""

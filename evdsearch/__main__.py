@@ -1,0 +1,7 @@
+"""`python -m evdsearch` runs the CLI."""
+
+import sys
+
+from evdsearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""The `evdsearch` command: a thin dispatcher; each verb lives in the module that implements it.
+
+Each module listed in COMMAND_MODULES has `register(tree: CommandTree) -> None`, which adds its
+parsers and sets `run=callable(args) -> int | None`. Modules import heavy libraries inside `run`,
+so `evdsearch --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from evdsearch.errors import UserError
+
+# One entry per module that registers verbs; order is the order of `evdsearch --help`.
+COMMAND_MODULES: tuple[str, ...] = (
+    "evdsearch.quickstart",
+    "training.shapes_world.cli",
+    "training.clip.cli",
+    "indexer.cli",
+    "indexer.kb_cli",
+    "engine.serve_cli",
+    "engine.search_cli",
+    "benchmarks.retrieval_cli",
+)
+
+GROUPS = {  # verb groups with sub-verbs
+    "world": "build the procedural shapes world",
+    "train": "train models (clip, rewriter, ...)",
+    "evd": "entity visual descriptions from an LLM",
+    "kb": "the LMDB knowledge base of entity visual descriptions",
+    "bench": "benchmarks: retrieval recall, serving latency, ...",
+}
+
+
+class CommandTree:
+    """Hands out sub-parsers so modules can add verbs without knowing the parser layout."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self._top = parser.add_subparsers(dest="command", metavar="COMMAND")
+        self._groups: dict[str, argparse._SubParsersAction] = {}
+
+    def add(self, group: str | None, name: str, help: str) -> argparse.ArgumentParser:
+        """Add `evdsearch [group] name`; returns its parser."""
+        if group is None:
+            return self._top.add_parser(name, help=help, description=help)
+        if group not in self._groups:
+            group_parser = self._top.add_parser(group, help=GROUPS[group], description=GROUPS[group])
+            self._groups[group] = group_parser.add_subparsers(dest="verb", metavar="VERB")
+            group_parser.set_defaults(run=lambda _args, p=group_parser: p.print_help() or 2)
+        return self._groups[group].add_parser(name, help=help, description=help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evdsearch", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    tree = CommandTree(parser)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(tree)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        code = args.run(args)
+    except UserError as err:
+        print(f"evdsearch: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("evdsearch: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Indexer: writes the FAISS image index and the LMDB knowledge base."""

@@ -1,0 +1,1 @@
+"""evdsearch: procedurally generated shapes world, CLIP / rewriter / description-set training."""
