@@ -25,6 +25,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.serve_cli",
     "engine.search_cli",
     "benchmarks.retrieval_cli",
+    "benchmarks.serve_cli",
+    "benchmarks.index_scale_cli",
+    "benchmarks.indexing_cli",
+    "engine.demo_cli",
+    "training.evd.cli",
+    "training.rewriter.cli",
 )
 
 GROUPS = {  # verb groups with sub-verbs
