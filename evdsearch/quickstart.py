@@ -1,0 +1,89 @@
+"""`evdsearch quickstart`: the main job on the embedded default, each stage skipped when already done.
+
+shapes world → tiny CLIP → knowledge base (the world's encyclopedia) → index of the test images → gRPC.
+Stages call the public CLI verbs, so the quickstart exercises exactly what users run by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from evdsearch.errors import UserError
+
+
+@dataclass
+class QuickstartLayout:
+    """Where each artefact of the quickstart lives below the work directory."""
+
+    workdir: Path  # root of all artefacts (default runs/quickstart)
+
+    @property
+    def world(self) -> Path:
+        return self.workdir / "world"
+
+    @property
+    def clip(self) -> Path:
+        return self.workdir / "clip"
+
+    @property
+    def kb(self) -> Path:
+        return self.workdir / "kb"
+
+    @property
+    def index(self) -> Path:
+        return self.workdir / "index"
+
+
+def _stage(name: str, done: bool, action: Callable[[], int | None]) -> None:
+    if done:
+        print(f"[quickstart] {name}: already there, reusing it")
+        return
+    print(f"[quickstart] {name} ...", flush=True)
+    start = time.perf_counter()
+    code = action()
+    if code:
+        raise UserError(f"quickstart stage '{name}' failed (exit code {code})")
+    print(f"[quickstart] {name}: done in {time.perf_counter() - start:.1f}s", flush=True)
+
+
+def run_quickstart(args: argparse.Namespace) -> int:
+    from evdsearch.cli import main as cli
+
+    layout = QuickstartLayout(Path(args.workdir))
+    layout.workdir.mkdir(parents=True, exist_ok=True)
+    world_args = ["world", "make", "--out", str(layout.world), "--seed", str(args.seed)]
+    if args.small:
+        world_args += ["--n-train", "2000", "--n-val", "200", "--n-test", "300"]
+    _stage("build the shapes world", (layout.world / "world.json").is_file(), lambda: cli(world_args))
+    clip_args = ["train", "clip", "--data", str(layout.world), "--model", "evd-tiny", "--out", str(layout.clip),
+                 "--seed", str(args.seed), "--resume"]
+    if args.steps:
+        clip_args += ["--steps", str(args.steps)]
+    _stage("train the tiny CLIP", (layout.clip / "open_clip_config.json").is_file(), lambda: cli(clip_args))
+    _stage("import the encyclopedia into the knowledge base", (layout.kb / "data.mdb").is_file(),
+           lambda: cli(["kb", "import", str(layout.world / "encyclopedia.jsonl"), "--kb", str(layout.kb)]))
+    _stage("index the test images", (layout.index / "manifest.json").is_file(),
+           lambda: cli(["index", str(layout.world / "dataset_shapes.json"), "--split", "test",
+                        "--out", str(layout.index), "--model", str(layout.clip)]))
+    if args.no_serve:
+        print(f"[quickstart] ready; serve it with: evdsearch serve --index {layout.index} --kb {layout.kb}")
+        return 0
+    return cli(["serve", "--index", str(layout.index), "--kb", str(layout.kb), "--rewriter", args.rewriter,
+                "--host", args.host, "--port", str(args.port)])
+
+
+def register(tree) -> None:
+    parser = tree.add(None, "quickstart", help="build the shapes world, its tiny CLIP, KB and index, then serve gRPC")
+    parser.add_argument("--workdir", default="runs/quickstart", help="where artefacts go (reused when present)")
+    parser.add_argument("--seed", type=int, default=0, help="world and training seed")
+    parser.add_argument("--steps", type=int, default=0, help="CLIP training steps (0: the trainer's default)")
+    parser.add_argument("--small", action="store_true", help="a smaller world, for a fast try-out")
+    parser.add_argument("--rewriter", default="template", help="none | template | a trained rewriter folder")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    parser.add_argument("--port", type=int, default=50051, help="gRPC port")
+    parser.add_argument("--no-serve", action="store_true", help="build everything, then exit without serving")
+    parser.set_defaults(run=run_quickstart)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: bootstrap the venv, check generated code and lint, then run the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+.venv/bin/python scripts/gen_proto.py --check
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q "$@"
