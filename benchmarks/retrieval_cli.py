@@ -1,0 +1,75 @@
+"""`evdsearch bench retrieval`: Recall@K of a CLIP model on a Karpathy split (shapes world or real)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from evdsearch.device import DEVICE_CHOICES
+
+DATASET_NAMES = ("flickr30k", "mscoco", "karpathy-json")
+
+
+def register(tree: Any) -> None:
+    parser = tree.add("bench", "retrieval", "text<->image Recall@1/5/10 of a CLIP model on a Karpathy split")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="folder with one dataset_*.json (e.g. a shapes world)")
+    source.add_argument("--dataset", nargs=2, metavar=("NAME", "JSON"),
+                        help=f"real data: NAME in {'|'.join(DATASET_NAMES)} and its Karpathy JSON "
+                             "(e.g. dataset_flickr30k.json); give the image folder with --images")
+    parser.add_argument("--images", help="image folder (Flickr30K flickr30k-images/, COCO root holding val2014/)")
+    parser.add_argument("--split", default="test", help="Karpathy split (default: test)")
+    parser.add_argument("--model", required=True, help="checkpoint folder or open_clip architecture name")
+    parser.add_argument("--pretrained", help="pretrained tag (needs the model hub) or a local weights file")
+    parser.add_argument("--modes", default="original",
+                        help="comma-separated query modes: original, rewritten, fused (default: original)")
+    parser.add_argument("--kb", help="knowledge base folder, for the rewritten / fused modes")
+    parser.add_argument("--rewriter", default="template", help="none | template | rewriter folder")
+    parser.add_argument("--alpha", type=float, default=0.5, help="rewritten-query weight in fused mode")
+    parser.add_argument("--json", help="write the report as JSON here")
+    parser.add_argument("--markdown", help="write a Markdown table here (default: beside --json)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    parser.add_argument("--cache-dir", help="image-embedding cache folder (default: DATA/.cache)")
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """Flags -> RetrievalConfig."""
+    from benchmarks.retrieval import RetrievalConfig
+    from evdsearch.errors import InvalidInput
+
+    name, data = ("", args.data) if args.data else args.dataset
+    if name and name not in DATASET_NAMES:
+        raise InvalidInput(f"--dataset NAME must be one of {', '.join(DATASET_NAMES)}, not {name!r}")
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if not 0.0 <= args.alpha <= 1.0:
+        raise InvalidInput("--alpha must be between 0 and 1")
+    return RetrievalConfig(model=args.model, data=data, images=args.images, dataset=name,
+                           pretrained=args.pretrained, split=args.split, modes=modes, alpha=args.alpha,
+                           kb=args.kb, rewriter=args.rewriter, batch_size=args.batch_size, device=args.device,
+                           cache_dir=args.cache_dir)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from benchmarks.report import markdown, rich_table
+    from benchmarks.retrieval import run_retrieval
+    from evdsearch.atomic import write_json_atomic, write_text_atomic
+
+    result = run_retrieval(config_from_args(args))
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: keep rows on one line instead of 80 columns
+        console = Console(width=160)
+    console.print(rich_table(result))
+    md_path = args.markdown or (str(Path(args.json).with_suffix(".md")) if args.json else None)
+    if args.json:
+        write_json_atomic(args.json, result)
+        print(f"json: {args.json}")
+    if md_path:
+        write_text_atomic(md_path, markdown(result))
+        print(f"markdown: {md_path}")
+    return 0

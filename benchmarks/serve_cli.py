@@ -1,0 +1,179 @@
+"""`evdsearch bench serve`: QPS and latency percentiles of a running server per mode and concurrency (loopback)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from benchmarks.plots import Table, fmt, new_figure
+
+STAGES = ("rewrite", "encode", "search", "hydrate")
+
+
+def register(tree: Any) -> None:
+    p = tree.add("bench", "serve", "load a running search server: QPS and p50/p95/p99 latency per mode and concurrency")
+    p.add_argument("--server", default="127.0.0.1:50051", help="host:port of the server (default 127.0.0.1:50051)")
+    p.add_argument("--protocol", default="grpc", choices=("grpc", "clip-back"),
+                   help="grpc: `evdsearch serve`; clip-back: clip-retrieval's HTTP /knn-service (peer comparison)")
+    p.add_argument("--concurrency", default="1,4,16,64", help="comma-separated client threads (default 1,4,16,64)")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per (mode, concurrency)")
+    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each measurement")
+    p.add_argument("--mode", default="fused", help="comma-separated: fused, original, rewritten (default fused)")
+    p.add_argument("--queries", help="file with one query a line (default: a built-in mix of entity queries)")
+    p.add_argument("--k", type=int, default=10, help="hits per query (default 10)")
+    p.add_argument("--no-explain", action="store_true", help="do not ask for explanations (no stage breakdown)")
+    p.add_argument("--unique-queries", action="store_true",
+                   help="append a running number to every query so the server's rewrite cache never hits")
+    p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
+    p.add_argument("--channels", type=int, default=4, help="gRPC channels shared by the client threads")
+    p.add_argument("--indice-name", help="clip-back: the index name from its indices JSON (default: its first)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --server (off: load tests stay on this machine)")
+    p.add_argument("--out", default="runs/bench/serve", help="output folder (default runs/bench/serve)")
+    p.add_argument("--stem", default="serve", help="file name stem of the outputs (default serve)")
+    p.set_defaults(run=run)
+
+
+def _levels(text: str) -> list[int]:
+    from evdsearch.errors import InvalidInput
+
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as err:
+        raise InvalidInput(f"--concurrency must be comma-separated integers, got {text!r}") from err
+    if not levels or min(levels) < 1 or max(levels) > 1024:
+        raise InvalidInput("--concurrency levels must be between 1 and 1024")
+    return levels
+
+
+def _callers(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """(make_call(mode), server info) for the chosen protocol."""
+    from benchmarks import serve_load
+
+    if args.protocol == "clip-back":
+        from benchmarks.peer_clip_back import http_caller, server_info
+
+        def make(mode: str) -> Any:
+            return http_caller(args.server, k=args.k, indice_name=args.indice_name, timeout_s=args.timeout)
+
+        return make, server_info(args.server)
+    serve_load.wait_for_grpc(args.server, timeout_s=args.timeout)
+
+    def make_grpc(mode: str) -> Any:
+        return serve_load.grpc_caller(args.server, mode, k=args.k, explain=not args.no_explain,
+                                      timeout_s=args.timeout, channels=args.channels)
+
+    return make_grpc, grpc_info(args.server, args.timeout)
+
+
+def grpc_info(address: str, timeout_s: float) -> dict[str, Any]:
+    """The server's Info RPC as a dict (what was loaded), for the report."""
+    import grpc
+    from google.protobuf.json_format import MessageToDict
+
+    from proto.evdsearch.v1 import search_pb2 as pb
+    from proto.evdsearch.v1 import search_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        info = search_pb2_grpc.SearchServiceStub(channel).Info(pb.InfoRequest(), timeout=timeout_s)
+    return MessageToDict(info, preserving_proto_field_name=True)
+
+
+def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
+    """Flags -> the result dict (config, server info, one row per mode x concurrency)."""
+    from benchmarks import serve_load
+    from evdsearch.errors import InvalidInput
+
+    serve_load.check_target(args.server, args.allow_remote)
+    modes = [m.strip() for m in args.mode.split(",") if m.strip()]
+    if args.protocol == "grpc" and (not modes or set(modes) - {"fused", "original", "rewritten"}):
+        raise InvalidInput(f"--mode takes fused, original, rewritten (comma-separated), got {args.mode!r}")
+    if args.protocol == "clip-back":
+        modes = ["original"]  # clip-back has no query rewriting: its one mode is the plain query
+    levels, queries = _levels(args.concurrency), serve_load.read_queries(args.queries)
+    make_call, info = _callers(args)
+    rows = serve_load.run_serve_benchmark(make_call, modes, levels, args.duration, queries, args.warmup,
+                                          args.unique_queries, log)
+    config = {"server": args.server, "protocol": args.protocol, "modes": modes, "concurrency": levels,
+              "duration_s": args.duration, "warmup_s": args.warmup, "k": args.k, "explain": not args.no_explain,
+              "unique_queries": args.unique_queries, "queries": len(queries), "channels": args.channels}
+    return {"benchmark": "serve", "config": config, "server_info": info, "results": rows}
+
+
+def tables(result: dict[str, Any]) -> list[Table]:
+    cfg = result["config"]
+    title = (f"Serving ({cfg['protocol']} at {cfg['server']}): {cfg['duration_s']:g} s per cell, k={cfg['k']}, "
+             f"{cfg['queries']} distinct queries" + (", unique texts" if cfg["unique_queries"] else ""))
+    main = Table(title, ["mode", "concurrency", "requests", "errors", "QPS", "p50 ms", "p95 ms", "p99 ms", "mean ms"],
+                 [[r["mode"], str(r["concurrency"]), str(r["requests"]), _errors(r), fmt(r["qps"]),
+                   fmt(r["latency_ms"]["p50"]), fmt(r["latency_ms"]["p95"]), fmt(r["latency_ms"]["p99"]),
+                   fmt(r["latency_ms"]["mean"])] for r in result["results"]])
+    out = [main]
+    stages = [s for s in STAGES if any(s in r["stages_ms"] for r in result["results"])]
+    extra = sorted({s for r in result["results"] for s in r["stages_ms"]} - set(STAGES))
+    if stages or extra:
+        header = ["mode", "concurrency", *(f"{s} ms" for s in stages + extra), "server sum ms", "client mean ms"]
+        rows = []
+        for r in result["results"]:
+            values = [r["stages_ms"].get(s) for s in stages + extra]
+            known = [v for v in values if v is not None]
+            rows.append([r["mode"], str(r["concurrency"]), *(fmt(v, 2) for v in values),
+                         fmt(sum(known), 2) if known else "-", fmt(r["latency_ms"]["mean"], 2)])
+        out.append(Table("Server stage breakdown (mean ms per request, from the server's own timings)", header,
+                         rows, note="client mean - server sum = queueing, (de)serialisation and transport."))
+    return out
+
+
+def _errors(row: dict[str, Any]) -> str:
+    codes = ", ".join(f"{code} {n}" for code, n in row["error_codes"].items())
+    return f"{row['errors']} ({codes})" if codes else str(row["errors"])
+
+
+def plot(result: dict[str, Any]) -> Any:
+    """QPS and p50/p99 latency vs concurrency per mode, plus the stage breakdown at the lowest concurrency."""
+    rows = result["results"]
+    has_stages = any(r["stages_ms"] for r in rows)
+    fig, axes = new_figure(ncols=3 if has_stages else 2, width=5.0)
+    qps_ax, lat_ax = axes[:2]
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        mine = [r for r in rows if r["mode"] == mode]
+        levels = [r["concurrency"] for r in mine]
+        (line,) = qps_ax.plot(levels, [r["qps"] for r in mine], "-o", label=mode)
+        lat_ax.plot(levels, [r["latency_ms"]["p50"] for r in mine], "-o", color=line.get_color(), label=f"{mode} p50")
+        lat_ax.plot(levels, [r["latency_ms"]["p99"] for r in mine], "--^", color=line.get_color(),
+                    label=f"{mode} p99")
+    for ax, ylabel in ((qps_ax, "queries / s"), (lat_ax, "latency ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent clients")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    qps_ax.set_title("throughput")
+    lat_ax.set_title("latency")
+    if has_stages:
+        _stage_bars(axes[2], rows)
+    return fig
+
+
+def _stage_bars(stage_ax: Any, rows: list[dict[str, Any]]) -> None:
+    """Stacked mean server stage times per mode at the lowest concurrency (queueing least distorts them)."""
+    lowest = min(r["concurrency"] for r in rows)
+    bars = [r for r in rows if r["concurrency"] == lowest and r["stages_ms"]]
+    bottom = [0.0] * len(bars)
+    seen = {s for r in bars for s in r["stages_ms"]}
+    for stage in [s for s in STAGES if s in seen] + sorted(seen - set(STAGES)):
+        values = [r["stages_ms"].get(stage, 0.0) for r in bars]
+        stage_ax.bar([r["mode"] for r in bars], values, bottom=bottom, label=stage)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    stage_ax.set_title(f"server stages at concurrency {lowest}")
+    stage_ax.set_ylabel("mean ms")
+    stage_ax.legend(fontsize=8)
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmarks.plots import print_report, write_bundle
+
+    result = run_benchmark(args)
+    md = "\n".join(t.markdown() for t in tables(result))
+    print_report(tables(result), write_bundle(args.out, args.stem, result, md, plot(result)))
+    return 0

@@ -1,0 +1,77 @@
+"""`evdsearch demo`: the Gradio search page, over an in-process engine (--index/--kb) or a server (--server)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from typing import Any
+
+from evdsearch.device import DEVICE_CHOICES
+
+
+def register(tree: Any) -> None:
+    p = tree.add(None, "demo", help="a web page to try searches: original vs fused hits, entities, rewrites")
+    p.add_argument("--server", metavar="HOST:PORT", help="use a running `evdsearch serve` (instead of --index)")
+    p.add_argument("--index", metavar="INDEX_DIR", help="index folder from `evdsearch index` (run in-process)")
+    p.add_argument("--kb", metavar="KB_DIR", help="knowledge base folder (with --index)")
+    p.add_argument("--rewriter", default="template", metavar="none|template|PATH",
+                   help="query rewriter with --index: none, template (default), or a seq2seq model folder")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP runs with --index")
+    p.add_argument("--host", default="127.0.0.1", help="address of the page (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=7860, help="port of the page (default 7860)")
+    p.add_argument("-k", type=int, default=8, help="hits shown at first (default 8)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="gRPC deadline with --server (s)")
+    p.set_defaults(run=run)
+
+
+def open_backend(args: argparse.Namespace) -> Any:
+    """A GrpcBackend for --server, else a LocalBackend over --index/--kb; flag mix-ups are UserErrors."""
+    from evdsearch.errors import InvalidInput
+
+    if args.server and args.index:
+        raise InvalidInput("give either --server HOST:PORT or --index INDEX_DIR, not both")
+    if args.server:
+        if args.kb:
+            raise InvalidInput("--kb goes with --index; with --server the server's knowledge base is used")
+        from engine.demo.grpc_backend import GrpcBackend
+
+        backend = GrpcBackend(args.server, timeout_s=args.timeout)
+        try:
+            backend.info()  # fail now, with one clear line, if nothing answers there
+        except Exception:
+            backend.close()
+            raise
+        return backend
+    if not args.index:
+        raise InvalidInput("give --index INDEX_DIR [--kb KB_DIR] to search in-process, or --server HOST:PORT")
+    from engine.api import EngineConfig
+    from engine.demo.backend import LocalBackend
+
+    return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
+                                          device=args.device))
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (docker stop, systemd) shuts down like Ctrl-C: server closed, KB released
+
+
+def run(args: argparse.Namespace) -> int:
+    from evdsearch.errors import InvalidInput, UserError
+
+    if not 1 <= args.k <= 48:
+        raise InvalidInput(f"-k must be from 1 to 48, got {args.k}")
+    backend = open_backend(args)
+    try:
+        from engine.demo.app import build_app, launch
+
+        app = build_app(backend, k=args.k)
+        try:
+            url = launch(app, host=args.host, port=args.port, block=False)
+        except OSError as err:
+            raise UserError(f"cannot serve the demo on {args.host}:{args.port} ({err}); pick another --port") from None
+        print(f"evdsearch: demo on {url} (engine: {backend.where}); Ctrl-C stops it", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        app.block_thread()  # returns after Ctrl-C / SIGTERM, once the web server is closed
+    finally:
+        backend.close()
+    return 0

@@ -1,0 +1,107 @@
+"""QueryRewriter: entities -> knowledge-base descriptions -> rewriter, with an LRU cache; shared with benchmarks."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.api import RewriteResult
+from engine.entities import EntityMatcher, distinct_entities
+from engine.rewriters.base import Rewriter
+
+if TYPE_CHECKING:
+    from indexer.kb import KnowledgeBase
+
+
+class LRUCache:
+    """A small thread-safe LRU map.
+
+    Not functools.lru_cache: the size comes from EngineConfig per instance, a decorated method
+    would keep `self` alive in a class-level cache, and `rewrite_many` fills entries computed in
+    one batched model call, which a memoised function cannot accept.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class QueryRewriter:
+    """Rewrites text queries the same way for the server and the benchmarks.
+
+    Results are cached and shared: treat a returned RewriteResult as read-only.
+    """
+
+    def __init__(self, kb: KnowledgeBase | None, rewriter: Rewriter, max_descriptions: int = 3,
+                 cache_size: int = 1024, normalize: Callable[[str], str] | None = None) -> None:
+        self.kb = kb
+        self.rewriter = rewriter
+        self.max_descriptions = max_descriptions
+        self.matcher = EntityMatcher(kb.entities(), normalize) if kb is not None else None
+        self.cache = LRUCache(cache_size)
+
+    def rewrite(self, text: str) -> RewriteResult:
+        """Entities found, their top descriptions, and the rewritten query (== query when none)."""
+        return self.rewrite_many([text])[0]
+
+    def rewrite_many(self, texts: Sequence[str]) -> list[RewriteResult]:
+        """`rewrite` for many texts; the rewriter sees all uncached ones with evidence in one batch."""
+        queries = [text.strip() for text in texts]
+        results: dict[str, RewriteResult] = {}
+        pending: list[RewriteResult] = []
+        for query in queries:
+            if query in results:
+                continue
+            cached = self.cache.get(query)
+            if cached is not None:
+                results[query] = cached
+                continue
+            result = self._evidence(query)
+            results[query] = result
+            if result.descriptions:
+                pending.append(result)
+            else:
+                self.cache.put(query, result)
+        if pending:
+            rewritten = self.rewriter.rewrite_batch([(r.query, r.descriptions) for r in pending])
+            for result, text in zip(pending, rewritten, strict=True):
+                result.rewritten = text
+                self.cache.put(result.query, result)
+        return [results[query] for query in queries]
+
+    def _evidence(self, query: str) -> RewriteResult:
+        """Entities and descriptions; no rewriter call (a query without evidence stays as it is)."""
+        mentions = self.matcher.find(query) if self.matcher is not None else []
+        entities = distinct_entities(mentions)
+        descriptions = {}
+        for entity in entities:
+            found = list(self.kb.get(entity))[: self.max_descriptions] if self.kb is not None else []
+            if found:
+                descriptions[entity] = found
+        return RewriteResult(query=query, rewritten=query, entities=entities, descriptions=descriptions,
+                             mentions=mentions)

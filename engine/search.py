@@ -1,0 +1,155 @@
+"""SearchEngine: validate -> rewrite -> encode -> one index search -> hydrate, for text, image and embedding queries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.api import (
+    DeadlineExceeded,
+    EngineConfig,
+    EngineInfo,
+    Explanation,
+    RewriteResult,
+    SearchRequest,
+    SearchResponse,
+)
+from engine.encoding import encode_queries
+from engine.fusion import fuse_queries
+from engine.hydrate import hydrate_hits
+from engine.rewriting import QueryRewriter
+from engine.validation import Query, check_batch, check_text
+
+if TYPE_CHECKING:
+    from evdsearch.clip_models import LoadedClip
+    from indexer.kb import KnowledgeBase
+    from indexer.store import IndexStore
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Stop between stages once the caller's deadline (a time.monotonic() value) has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceeded("deadline exceeded before the search finished")
+
+
+class _Stopwatch:
+    """Milliseconds per named stage."""
+
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings_ms[stage] = (now - self._start) * 1000.0
+        self._start = now
+
+
+class SearchEngine:
+    """One engine per index: thread-safe for concurrent searches (the gRPC server is a thread pool)."""
+
+    def __init__(self, store: IndexStore, clip: LoadedClip, rewriter: QueryRewriter, config: EngineConfig,
+                 kb: KnowledgeBase | None = None) -> None:
+        self.store = store
+        self.clip = clip
+        self.rewriter = rewriter
+        self.config = config
+        self.kb = kb
+        self.dim = int(store.dim)
+
+    @classmethod
+    def open(cls, config: EngineConfig) -> SearchEngine:
+        """Load the index, the CLIP it was built with (or config.model), the KB and the rewriter."""
+        from engine.loading import open_parts
+
+        store, clip, kb, rewriter = open_parts(config)
+        query_rewriter = QueryRewriter(kb, rewriter, max_descriptions=config.max_descriptions,
+                                       cache_size=config.rewrite_cache_size)
+        return cls(store, clip, query_rewriter, config, kb=kb)
+
+    def close(self) -> None:
+        """Release the knowledge base (LMDB allows one open handle per folder and process)."""
+        if self.kb is not None:
+            self.kb.close()
+
+    def __enter__(self) -> SearchEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def search(self, req: SearchRequest, deadline: float | None = None) -> SearchResponse:
+        """Top-k hits for one request; raises InvalidInput for a malformed one."""
+        return self.search_batch([req], deadline=deadline)[0]
+
+    def search_batch(self, reqs: Sequence[SearchRequest], deadline: float | None = None) -> list[SearchResponse]:
+        """Many requests with one rewriter batch, one encode per modality and one index search.
+
+        Stage timings in explanations are those of the whole batch.
+        """
+        queries = check_batch(reqs, self.dim, self.config.alpha)
+        if not queries:
+            return []
+        watch = _Stopwatch()
+        check_deadline(deadline)
+        rewrites = self._rewrite_stage(queries)
+        watch.lap("rewrite")
+        check_deadline(deadline)
+        q, q_rewritten = encode_queries(self.clip, queries, rewrites)
+        watch.lap("encode")
+        check_deadline(deadline)
+        scores, ids = self.store.search(self._search_vectors(queries, q, q_rewritten), max(x.k for x in queries))
+        watch.lap("search")
+        check_deadline(deadline)
+        hits = [hydrate_hits(self.store, scores[i], ids[i], query.k, q[i], q_rewritten[i])
+                for i, query in enumerate(queries)]
+        watch.lap("hydrate")
+        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms)
+                               if query.explain else None) for i, query in enumerate(queries)]
+
+    def _rewrite_stage(self, queries: list[Query]) -> list[RewriteResult | None]:
+        texts = [query.text for query in queries if query.text is not None]
+        done = iter(self.rewriter.rewrite_many(texts))
+        return [next(done) if query.text is not None else None for query in queries]
+
+    @staticmethod
+    def _search_vectors(queries: list[Query], q: np.ndarray, q_rewritten: np.ndarray) -> np.ndarray:
+        """Per row: q, q' or the fused (1-alpha)*q + alpha*q' (not re-normalised)."""
+        fused = fuse_queries(q, q_rewritten, np.array([query.alpha for query in queries], dtype=np.float32))
+        pick = {"original": q, "rewritten": q_rewritten, "fused": fused}
+        return np.stack([pick[query.mode][i] for i, query in enumerate(queries)]).astype(np.float32)
+
+    @staticmethod
+    def _explain(rewrite: RewriteResult | None, timings_ms: dict[str, float]) -> Explanation:
+        if rewrite is None:  # image / embedding query: nothing to rewrite
+            return Explanation(entities=[], descriptions={}, rewritten_query="", timings_ms=dict(timings_ms))
+        return Explanation(entities=list(rewrite.mentions), descriptions=dict(rewrite.descriptions),
+                           rewritten_query=rewrite.rewritten, timings_ms=dict(timings_ms))
+
+    def rewrite(self, text: str) -> RewriteResult:
+        """What a text query becomes; raises InvalidInput for an empty or too long one."""
+        return self.rewriter.rewrite(check_text(text))
+
+    @property
+    def rewriter_name(self) -> str:
+        """none, template, or the seq2seq model folder."""
+        return self.rewriter.rewriter.name
+
+    def info(self) -> EngineInfo:
+        """The loaded model, index, knowledge base and rewriter."""
+        from evdsearch import __version__
+
+        manifest = self.store.manifest
+        identity = self.clip.identity
+        stats = self.kb.stats() if self.kb is not None else None
+        return EngineInfo(
+            model=identity.model, pretrained=identity.pretrained, fingerprint=identity.fingerprint,
+            dim=self.dim, index_size=int(manifest.count), index_factory=str(manifest.factory),
+            kb_entities=stats.entities if stats else 0, kb_descriptions=stats.descriptions if stats else 0,
+            rewriter=self.rewriter_name, default_alpha=self.config.alpha, device=self.clip.device,
+            version=__version__,
+        )
+

@@ -1,0 +1,89 @@
+"""`evdsearch search`: query a running `evdsearch serve` over gRPC and print the hits."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from evdsearch.errors import InvalidInput, NotFound, UserError
+
+MODES = ("fused", "original", "rewritten")
+
+
+class ServerUnreachable(UserError):
+    """No answer from the server (not running, wrong address, or too slow for the deadline)."""
+
+    exit_code = 3
+
+
+def register(tree: Any) -> None:
+    p = tree.add(None, "search", help="search a running `evdsearch serve` (text or image query)")
+    p.add_argument("query", nargs="?", help="text query, e.g. \"a tomato next to a school bus\"")
+    p.add_argument("--server", default="localhost:50051", help="HOST:PORT of the server (default localhost:50051)")
+    p.add_argument("-k", type=int, default=10, help="hits to show (1..1000, default 10)")
+    p.add_argument("--mode", choices=MODES, default="fused", help="score by the fused (default), original or "
+                                                                  "rewritten query")
+    p.add_argument("--alpha", type=float, help="weight of the rewritten query in [0, 1] (default: the server's)")
+    p.add_argument("--explain", action="store_true", help="show entities, descriptions, rewrite and timings")
+    p.add_argument("--image", type=Path, metavar="PATH", help="search with an image instead of text")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="deadline in seconds (default 10)")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.set_defaults(run=run)
+
+
+def build_request(args: argparse.Namespace) -> Any:
+    """The protobuf request; the server validates it (one source of truth for the rules)."""
+    from engine.convert import MODE_TO_PROTO
+    from proto.evdsearch.v1 import search_pb2 as pb
+
+    req = pb.SearchRequest(k=args.k, mode=MODE_TO_PROTO[args.mode], explain=args.explain)
+    if args.query is not None:
+        req.text = args.query
+    if args.image is not None:
+        if not args.image.is_file():
+            raise NotFound(f"image not found: {args.image}")
+        req.image = args.image.read_bytes()
+    if args.alpha is not None:
+        req.alpha = args.alpha
+    if args.query is None and args.image is None:
+        raise InvalidInput("give a text query or --image PATH")
+    return req
+
+
+def explain_rpc_error(err: Any, server: str, timeout: float) -> UserError:
+    """One clear line for a failed call."""
+    import grpc
+
+    code, details = err.code(), err.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return ServerUnreachable(f"cannot reach a server at {server} ({details.splitlines()[0] if details else 'unavailable'}); "
+                                 f"is `evdsearch serve` running there?")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ServerUnreachable(f"no answer from {server} within {timeout:g} s (deadline exceeded); "
+                                 f"try a larger --timeout")
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidInput(f"the server refused the request: {details}")
+    return UserError(f"the server answered {code.name}: {details}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import grpc
+
+    from engine.search_render import print_json, print_response
+    from proto.evdsearch.v1 import search_pb2_grpc
+
+    if args.timeout <= 0:
+        raise InvalidInput(f"--timeout must be positive, got {args.timeout}")
+    req = build_request(args)
+    with grpc.insecure_channel(args.server) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        try:
+            resp = stub.Search(req, timeout=args.timeout)
+        except grpc.RpcError as err:
+            raise explain_rpc_error(err, args.server, args.timeout) from None
+    if args.json:
+        print_json(resp)
+    else:
+        print_response(resp, query=args.query or str(args.image), explain=args.explain)
+    return 0

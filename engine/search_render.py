@@ -1,0 +1,54 @@
+"""Terminal rendering of a SearchResponse for `evdsearch search`: a rich table, or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.api import TIMING_STAGES
+
+
+def print_json(resp: Any) -> None:
+    """The response as JSON with proto field names (bytes-free, so always printable)."""
+    from google.protobuf.json_format import MessageToDict
+
+    print(json.dumps(MessageToDict(resp, preserving_proto_field_name=True), indent=2, ensure_ascii=False))
+
+
+def hits_table(resp: Any, query: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{len(resp.hits)} hits for {query!r}", title_justify="left")
+    for name, justify in (("#", "right"), ("id", "right"), ("score", "right"), ("original", "right"),
+                          ("rewritten", "right"), ("uri", "left"), ("caption", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for rank, hit in enumerate(resp.hits, 1):
+        caption = hit.captions[0] if hit.captions else ""
+        table.add_row(str(rank), str(hit.id), f"{hit.score:.4f}", f"{hit.original_score:.4f}",
+                      f"{hit.rewritten_score:.4f}", hit.uri, caption)
+    return table
+
+
+def explanation_lines(ex: Any) -> list[str]:
+    """Entities, descriptions per entity, rewritten query and stage timings, as plain lines."""
+    lines = []
+    found = ", ".join(f"{e.name} ('{e.text}' at {e.start}-{e.end})" for e in ex.entities)
+    lines.append(f"entities: {found or 'none found'}")
+    for group in ex.descriptions:
+        lines.append(f"  {group.entity}:")
+        lines += [f"    - {d.text}  [{d.source}, {d.score:.2f}]" for d in group.descriptions]
+    lines.append(f"rewritten query: {ex.rewritten_query or '(no rewrite)'}")
+    stages = [s for s in TIMING_STAGES if s in ex.timings_ms]
+    lines.append("timings: " + ", ".join(f"{s} {ex.timings_ms[s]:.1f} ms" for s in stages)
+                 + f" (total {sum(ex.timings_ms[s] for s in stages):.1f} ms)")
+    return lines
+
+
+def print_response(resp: Any, query: str, explain: bool) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(hits_table(resp, query))
+    if explain and resp.HasField("explanation"):
+        for line in explanation_lines(resp.explanation):
+            console.print(line, markup=False, highlight=False)

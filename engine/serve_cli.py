@@ -1,0 +1,82 @@
+"""`evdsearch serve`: load an index + knowledge base + rewriter and answer SearchService over gRPC."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import threading
+from typing import Any
+
+from evdsearch.device import DEVICE_CHOICES
+
+EXAMPLE_QUERY = "a tomato next to a school bus"  # used in the ready line when the KB has no entities
+
+
+def register(tree: Any) -> None:
+    p = tree.add(None, "serve", help="serve an index over gRPC (SearchService, health, reflection)")
+    p.add_argument("--index", required=True, metavar="INDEX_DIR", help="index folder from `evdsearch index`")
+    p.add_argument("--kb", metavar="KB_DIR", help="knowledge base folder from `evdsearch kb import`")
+    p.add_argument("--rewriter", default="template", metavar="none|template|PATH",
+                   help="query rewriter: none, template (default), or a seq2seq model folder")
+    p.add_argument("--port", type=int, default=50051, help="port to listen on (0: any free port; default 50051)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--alpha", type=float, default=0.5, help="default weight of the rewritten query (default 0.5)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP and the rewriter run")
+    p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
+    p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
+    p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
+    p.add_argument("--max-message-mb", type=float, default=16.0, help="largest request/response in MiB")
+    p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight RPCs get on shutdown")
+    p.set_defaults(run=run)
+
+
+def _example_query(engine: Any) -> str:
+    entities = engine.kb.entities()[:1] if engine.kb is not None else []
+    return f"a photo of a {entities[0]}" if entities else EXAMPLE_QUERY
+
+
+def _wait_for_signal() -> int:
+    """Block until SIGTERM or SIGINT; returns the signal number."""
+    received: list[int] = []
+    done = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        done.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    while not done.wait(1.0):  # a timed wait keeps the main thread responsive to signals
+        pass
+    return received[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.api import EngineConfig
+    from engine.search import SearchEngine
+    from engine.server import build_server
+    from engine.validation import check_alpha
+    from evdsearch.errors import InvalidInput
+
+    if args.workers < 1:
+        raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
+    config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
+                          alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained)
+    engine = SearchEngine.open(config)
+    running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
+                           max_message_bytes=int(args.max_message_mb * 1024 * 1024))
+    running.start()
+    info = engine.info()
+    target = f"localhost:{running.port}" if args.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") \
+        else running.address
+    print(f"evdsearch: serving evdsearch.v1.SearchService on {running.address} "
+          f"({info.index_size} images, {info.kb_entities} entities, rewriter {info.rewriter}, {info.device})",
+          flush=True)
+    print(f"try: evdsearch search {shlex.quote(_example_query(engine))} --server {target} -k 10 --explain",
+          flush=True)
+    signum = _wait_for_signal()
+    print(f"evdsearch: {signal.Signals(signum).name} received, draining for up to {args.grace:g} s", flush=True)
+    running.stop(args.grace)
+    print("evdsearch: server stopped", flush=True)
+    return 0

@@ -1,0 +1,72 @@
+"""The gRPC server: SearchService plus the standard health and reflection services, message limits, drain on stop."""
+
+from __future__ import annotations
+
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from engine.servicer import SearchServicer
+from evdsearch.errors import UserError
+from proto.evdsearch.v1 import search_pb2, search_pb2_grpc
+
+SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name  # evdsearch.v1.SearchService
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # room for a large image query or a 256-request batch
+DEFAULT_GRACE_S = 5.0  # in-flight RPCs get this long to finish on shutdown
+
+
+@dataclass
+class RunningServer:
+    """A built server: `start()`, then `stop()` to drain; `port` is the bound port (useful with port 0)."""
+
+    server: grpc.Server
+    port: int
+    host: str
+    health: health.HealthServicer
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self.server.start()
+        for service in ("", SERVICE_NAME):  # "" is the whole server, by gRPC health convention
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Report NOT_SERVING (so balancers stop sending), refuse new RPCs, let running ones finish."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_s).wait()
+
+
+def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1") -> RunningServer:
+    """A server for `engine` bound to host:port (port 0 picks a free one); not started yet."""
+    options = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not share it silently
+    ]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="evdsearch-rpc"),
+                         options=options)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(engine), server)
+    health_servicer = health.HealthServicer()
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)  # until start()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as err:
+        bound = 0
+        reason = str(err)
+    else:
+        reason = "the port is in use or the address is not local"
+    if not bound:
+        raise UserError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host")
+    return RunningServer(server=server, port=bound, host=host, health=health_servicer)

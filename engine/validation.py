@@ -1,0 +1,133 @@
+"""Request validation: every malformed SearchRequest is refused with an InvalidInput saying what is wrong."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.api import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_K, MAX_QUERY_CHARS, MODES, SearchRequest
+from evdsearch.errors import InvalidInput
+
+
+@dataclass
+class Query:
+    """A checked request: exactly one of text, image, vector is set."""
+
+    text: str | None  # stripped text query
+    image: Any  # decoded PIL image
+    vector: np.ndarray | None  # L2-normalised float32 (dim,)
+    k: int
+    mode: str
+    alpha: float
+    explain: bool
+
+
+def check_text(text: Any) -> str:
+    """A non-empty text query of at most MAX_QUERY_CHARS characters, stripped."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"query text must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise InvalidInput("query text is empty (or only whitespace)")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"query text is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}")
+    return text.strip()
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+    return int(k)
+
+
+def check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) \
+            or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
+        raise InvalidInput(f"alpha must be a number in [0, 1], got {alpha!r}")
+    return float(alpha)
+
+
+def check_mode(mode: Any) -> str:
+    if mode not in MODES:
+        raise InvalidInput(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    return mode
+
+
+def decode_image(data: Any) -> Any:
+    """A fully decoded PIL image in RGB; undecodable bytes are the caller's error."""
+    from PIL import Image
+
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
+        raise InvalidInput("image is empty: send the bytes of an encoded image (PNG, JPEG, ...)")
+    try:
+        with Image.open(io.BytesIO(bytes(data))) as image:
+            width, height = image.size  # read from the header; nothing is decoded yet
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InvalidInput(f"image is {width}x{height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels")
+            image.load()
+            return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise InvalidInput(f"image could not be decoded ({type(err).__name__}: {err})") from err
+
+
+def check_embedding(embedding: Any, dim: int) -> np.ndarray:
+    """A finite, non-zero vector of the index dimension, L2-normalised (scores are cosine similarities)."""
+    try:
+        vector = np.asarray(embedding, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"embedding must be a list of numbers ({err})") from err
+    if vector.ndim != 1 or vector.shape[0] != dim:
+        raise InvalidInput(f"embedding has shape {vector.shape}; this index needs a vector of dimension {dim}")
+    if not np.all(np.isfinite(vector)):
+        raise InvalidInput("embedding contains NaN or infinite values")
+    norm = float(np.linalg.norm(vector))
+    if norm == 0.0:
+        raise InvalidInput("embedding is all zeros")
+    return vector / norm
+
+
+def _given(name: str, value: Any) -> bool:
+    """Whether a request field was set; an empty text counts (it is then refused as empty)."""
+    if value is None:
+        return False
+    if name == "text":
+        return True
+    if name == "embedding":
+        return bool(np.size(value))
+    return len(value) > 0 if hasattr(value, "__len__") else True
+
+
+def check_request(req: SearchRequest, dim: int, default_alpha: float) -> Query:
+    """Validate one request, cheapest checks first, decoding the image last."""
+    fields = {"text": req.text, "image": req.image_bytes, "embedding": req.embedding}
+    given = [name for name, value in fields.items() if _given(name, value)]
+    if len(given) != 1:
+        what = " and ".join(given) if given else "none"
+        raise InvalidInput(f"give exactly one of text, image or embedding per request (got {what})")
+    alpha = check_alpha(default_alpha if req.alpha is None else req.alpha)
+    k, mode = check_k(req.k), check_mode(req.mode)
+    kind = given[0]
+    return Query(
+        text=check_text(req.text) if kind == "text" else None,
+        image=decode_image(req.image_bytes) if kind == "image" else None,
+        vector=check_embedding(req.embedding, dim) if kind == "embedding" else None,
+        k=k, mode=mode, alpha=alpha, explain=bool(req.explain),
+    )
+
+
+def check_batch(reqs: Any, dim: int, default_alpha: float) -> list[Query]:
+    """Validate every request of a batch; the first bad one is named by its position."""
+    if len(reqs) > MAX_BATCH:
+        raise InvalidInput(f"a batch holds at most {MAX_BATCH} requests, got {len(reqs)}")
+    checked = []
+    for position, req in enumerate(reqs):
+        try:
+            checked.append(check_request(req, dim, default_alpha))
+        except InvalidInput as err:
+            if len(reqs) == 1:
+                raise
+            raise InvalidInput(f"request {position}: {err}") from err
+    return checked

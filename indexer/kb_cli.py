@@ -1,0 +1,112 @@
+"""`evdsearch kb import|get|stats|export`: manage the LMDB knowledge base of entity visual descriptions."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+import textwrap
+from dataclasses import asdict
+
+from evdsearch.errors import NotFound
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from indexer.kb import KnowledgeBase
+    from indexer.kb_records import read_import_file
+
+    records = read_import_file(args.file)  # every line is checked before the KB is touched
+    with KnowledgeBase.open(args.kb, readonly=False) as kb:
+        report = kb.import_records(records)
+        stats = kb.stats()
+    print(f"imported {report.added} descriptions ({report.new_entities} new entities, "
+          f"{report.duplicates} duplicates skipped) into {args.kb}; "
+          f"it now holds {stats.entities} entities, {stats.descriptions} descriptions")
+    return 0
+
+
+def _format_table(rows: list[tuple[str, ...]], header: tuple[str, ...], wrap: int = 72) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    indent = sum(widths) + 2 * len(widths)
+    lines = []
+    for row in [header, *rows]:
+        head = "".join(cell.ljust(w + 2) for cell, w in zip(row, widths, strict=False))
+        text = textwrap.wrap(row[-1], wrap) or [""]
+        lines.append(head + text[0])
+        lines.extend(" " * indent + more for more in text[1:])
+    return "\n".join(lines)
+
+
+def run_get(args: argparse.Namespace) -> int:
+    from indexer.kb import KnowledgeBase, normalize_entity
+
+    with KnowledgeBase.open(args.kb) as kb:
+        descriptions = kb.get(args.entity)
+        if not descriptions:
+            key = normalize_entity(args.entity)
+            close = difflib.get_close_matches(key, kb.entities(), n=5)
+            hint = f"; close names: {', '.join(close)}" if close else ""
+            raise NotFound(f"entity {args.entity!r} (normalised {key!r}) is not in the knowledge base{hint}")
+        name = kb.display_name(args.entity)
+    if args.json:
+        print(json.dumps([asdict(d) for d in descriptions], ensure_ascii=False, indent=2))
+        return 0
+    print(f"{name}: {len(descriptions)} descriptions")
+    rows = [(str(i), f"{d.score:.3f}", d.kind or "-", d.source, d.text) for i, d in enumerate(descriptions, 1)]
+    print(_format_table(rows, ("#", "score", "kind", "source", "description")))
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from indexer.kb import KnowledgeBase
+
+    with KnowledgeBase.open(args.kb) as kb:
+        stats = kb.stats()
+    if args.json:
+        print(json.dumps(asdict(stats), ensure_ascii=False, indent=2))
+        return 0
+    print(f"knowledge base {args.kb}")
+    print(f"  entities      {stats.entities}")
+    print(f"  descriptions  {stats.descriptions}")
+    for title, counts in (("source", stats.sources), ("kind", stats.kinds)):
+        for key, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"  {title:<6} {key or '(none)':<20} {count}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from evdsearch.atomic import write_text_atomic
+    from indexer.kb import KnowledgeBase
+
+    with KnowledgeBase.open(args.kb) as kb:
+        lines = [json.dumps(rec, ensure_ascii=False) + "\n" for rec in kb.export()]
+    if args.out:
+        write_text_atomic(args.out, "".join(lines))
+        print(f"exported {len(lines)} descriptions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.writelines(lines)
+    return 0
+
+
+def register(tree) -> None:
+    parser = tree.add("kb", "import", help="import entity descriptions from a JSONL file (all or nothing)")
+    parser.add_argument("file", help='JSONL: {"entity", "description", "source", "score", "kind"?} a line')
+    parser.add_argument("--kb", required=True, help="knowledge base folder (created when missing)")
+    parser.set_defaults(run=run_import)
+
+    parser = tree.add("kb", "get", help="show an entity's descriptions, best first")
+    parser.add_argument("entity", help="entity name (any case, singular or plural)")
+    parser.add_argument("--kb", required=True, help="knowledge base folder")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=run_get)
+
+    parser = tree.add("kb", "stats", help="count entities and descriptions, per source and kind")
+    parser.add_argument("--kb", required=True, help="knowledge base folder")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(run=run_stats)
+
+    parser = tree.add("kb", "export", help="write every description as import-ready JSONL")
+    parser.add_argument("--kb", required=True, help="knowledge base folder")
+    parser.add_argument("--out", help="output file (default: standard output)")
+    parser.set_defaults(run=run_export)

@@ -1,0 +1,114 @@
+"""`IndexStore`: a built index folder opened for search (index and embeddings memory-mapped, read-only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evdsearch.clip_models import ClipIdentity
+from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound
+from indexer import faiss_backend
+from indexer.manifest import (
+    DATA_FILES,
+    EMBEDDINGS_FILE,
+    INDEX_FILE,
+    ITEMS_FILE,
+    Manifest,
+    checksums,
+    read_manifest,
+)
+
+DEFAULT_NPROBE = 32  # IVF lists probed per query: good recall for IVF1024 at a fraction of Flat's cost
+DEFAULT_EF_SEARCH = 64  # HNSW candidate list size per query
+
+
+class IndexStore:
+    """One index folder: FAISS index, per-row embeddings and items, plus the manifest that built them.
+
+    Searching is thread-safe (read-only FAISS search); search parameters are fixed at `open`.
+    """
+
+    def __init__(self, directory: Path, manifest: Manifest, index: Any, embeddings: np.ndarray,
+                 items: list[dict[str, Any]]) -> None:
+        self.directory = directory
+        self.manifest = manifest  # manifest.json, typed (`.to_json()` gives the dict)
+        self.count: int = manifest.count
+        self.dim: int = manifest.dim
+        self.index = index  # FAISS index (CPU, memory-mapped where possible; or a GPU copy)
+        self.embeddings = embeddings  # float32 (count, dim), memory-mapped, read-only
+        self.items = items  # items.jsonl rows: {"id", "uri", "captions"}, id = row
+
+    @classmethod
+    def open(cls, directory: str | Path, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
+             device: str = "auto", verify: bool = False) -> IndexStore:
+        """Open an index folder; `verify` also re-hashes the files against the manifest (slow when big)."""
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        for name in DATA_FILES:
+            if not (directory / name).is_file():
+                raise IncompatibleArtifact(f"index {directory} is incomplete: {name} is missing; "
+                                           f"rebuild it with `evdsearch index ... --force`")
+        if verify:
+            _verify_checksums(directory, manifest)
+        index = faiss_backend.read(directory / INDEX_FILE)
+        faiss_backend.set_search_params(index, nprobe, ef_search)
+        embeddings = np.load(directory / EMBEDDINGS_FILE, mmap_mode="r")
+        if embeddings.dtype != np.float32:
+            raise IncompatibleArtifact(f"index {directory}: {EMBEDDINGS_FILE} holds {embeddings.dtype}, not float32; "
+                                       f"rebuild it with `evdsearch index ... --force`")
+        items = _read_items(directory / ITEMS_FILE)
+        expected = (manifest.count, manifest.dim)
+        found = {"index": (index.ntotal, index.d), "embeddings": embeddings.shape, "items": (len(items), expected[1])}
+        for what, shape in found.items():
+            if tuple(shape) != expected:
+                raise IncompatibleArtifact(f"index {directory}: {what} holds {tuple(shape)} (count, dim) but the "
+                                           f"manifest says {expected}; rebuild it with `evdsearch index ... --force`")
+        return cls(directory, manifest, faiss_backend.for_search(index, device), embeddings, items)
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k inner-product search for each row of `vectors` (n, dim), best first.
+
+        Returns (scores float32 (n, k'), ids int64 (n, k')) with k' = min(k, count). Approximate
+        indexes (IVF, HNSW) may find fewer than k' hits: those slots hold id -1 and score -inf,
+        and callers must drop them.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise InvalidInput(f"query vectors must have shape (n, {self.dim}), got {vectors.shape}")
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, got {k}")
+        scores, ids = self.index.search(vectors, min(k, self.count))
+        scores[ids < 0] = -np.inf
+        return scores, ids
+
+    def item(self, id: int) -> dict[str, Any]:
+        """The items.jsonl row {"id", "uri", "captions"} of an index id."""
+        if not 0 <= id < self.count:
+            raise NotFound(f"no item {id} in index {self.directory} (ids are 0..{self.count - 1})")
+        return self.items[id]
+
+    def check_model(self, identity: ClipIdentity) -> None:
+        """Refuse a CLIP other than the one that built the index: its embeddings would not compare."""
+        model, fingerprint = self.manifest.model, self.manifest.fingerprint
+        if identity.fingerprint != fingerprint or identity.embed_dim != self.dim:
+            raise IncompatibleArtifact(
+                f"index was built with model {model} (fingerprint {fingerprint[:16]}, dim {self.dim}) but the "
+                f"engine loaded {identity.model} (fingerprint {identity.fingerprint[:16]}, dim {identity.embed_dim}); "
+                f"re-index or pass the matching --model"
+            )
+
+
+def _read_items(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _verify_checksums(directory: Path, manifest: Manifest) -> None:
+    actual = checksums(directory)
+    bad = [name for name in DATA_FILES if manifest.checksums.get(name) != actual[name]]
+    if bad:
+        raise IncompatibleArtifact(f"index {directory}: {', '.join(bad)} changed since the build "
+                                   f"(checksum mismatch); rebuild it with `evdsearch index ... --force`")

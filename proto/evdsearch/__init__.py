@@ -1,0 +1,1 @@
+"""evdsearch protocol buffers."""

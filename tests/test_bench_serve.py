@@ -1,0 +1,89 @@
+"""`evdsearch bench serve` against a real in-process gRPC server, and the clip-back harness against a fake one."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from test_engine_support import build_index, build_kb, open_engine
+
+from evdsearch.cli import main
+
+
+@pytest.fixture(scope="module")
+def server_address(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> str:
+    from engine.server import build_server
+
+    root = tmp_path_factory.mktemp("bench_serve")
+    with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine:
+        running = build_server(engine, port=0, max_workers=4)
+        running.start()
+        yield f"127.0.0.1:{running.port}"
+        running.stop(0)
+
+
+def test_bench_serve_end_to_end(server_address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "serve", "--server", server_address, "--concurrency", "1,2", "--duration", "1",
+                 "--warmup", "0.2", "--mode", "fused,original", "--out", str(tmp_path)])
+    assert code == 0
+    assert "serve.md" in capsys.readouterr().out
+    result = json.loads((tmp_path / "serve.json").read_text())
+    assert result["server_info"]["index_size"] == "12"  # int64 fields come back as strings from MessageToDict
+    cells = [(r["mode"], r["concurrency"]) for r in result["results"]]
+    assert cells == [("fused", 1), ("fused", 2), ("original", 1), ("original", 2)]
+    for row in result["results"]:
+        assert row["requests"] > 0 and row["errors"] == 0 and row["qps"] > 0
+        assert 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p95"] <= row["latency_ms"]["p99"]
+        assert set(row["stages_ms"]) == {"rewrite", "encode", "search", "hydrate"}
+    md = (tmp_path / "serve.md").read_text()
+    assert "| fused | 2 |" in md and "Server stage breakdown" in md
+    assert (tmp_path / "serve.png").stat().st_size > 1000
+
+
+def test_bench_serve_refuses_remote_and_missing_servers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "serve", "--server", "192.0.2.1:50051", "--duration", "1"]) == 2
+    assert "not a loopback address" in capsys.readouterr().err
+    assert main(["bench", "serve", "--server", "127.0.0.1:1", "--duration", "1", "--timeout", "0.5"]) == 2
+    assert "no gRPC server answers" in capsys.readouterr().err
+
+
+class _FakeClipBack(BaseHTTPRequestHandler):
+    """Answers like clip-back: /indices-list and /knn-service."""
+
+    def _send(self, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._send(["shapes"])
+
+    def do_POST(self) -> None:
+        query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        assert query["indice_name"] == "shapes" and query["modality"] == "image"
+        self._send([{"id": i, "similarity": 0.5} for i in range(query["num_images"])])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_bench_serve_clip_back_protocol(tmp_path: Path) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FakeClipBack)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code = main(["bench", "serve", "--protocol", "clip-back", "--server", f"127.0.0.1:{httpd.server_port}",
+                     "--concurrency", "1,2", "--duration", "0.5", "--warmup", "0", "--out", str(tmp_path)])
+    finally:
+        httpd.shutdown()
+    assert code == 0
+    result = json.loads((tmp_path / "serve.json").read_text())
+    assert result["server_info"] == {"server": "clip-back", "indices": ["shapes"]}
+    assert [r["mode"] for r in result["results"]] == ["original", "original"]
+    assert all(r["requests"] > 0 and r["errors"] == 0 and r["stages_ms"] == {} for r in result["results"])

@@ -1,0 +1,102 @@
+"""`evdsearch demo` from the command line: flag mix-ups and dead servers as one line, a real page, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_demo_support import build_parts, free_port
+
+import evdsearch.cli as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+MY_VERBS = ("engine.demo_cli",)
+CLI = f"import sys, evdsearch.cli as c; c.COMMAND_MODULES = {MY_VERBS!r}; sys.exit(c.main(sys.argv[1:]))"
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
+    return build_parts(tmp_path_factory.mktemp("demo_cli"), tiny_clip_dir)
+
+
+@pytest.fixture()
+def evd(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):  # noqa: ANN201
+    monkeypatch.setattr(cli, "COMMAND_MODULES", MY_VERBS)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ((), "give --index INDEX_DIR [--kb KB_DIR] to search in-process, or --server HOST:PORT"),
+    (("--server", "localhost:1", "--index", "x"), "give either --server HOST:PORT or --index INDEX_DIR, not both"),
+    (("--server", "localhost:1", "--kb", "x"),
+     "--kb goes with --index; with --server the server's knowledge base is used"),
+    (("--index", "x", "-k", "0"), "-k must be from 1 to 48, got 0"),
+])
+def test_flag_mixups_are_one_line(evd, argv: tuple[str, ...], message: str) -> None:  # noqa: ANN001
+    code, out, err = evd("demo", *argv)
+    assert (code, out, err) == (2, "", f"evdsearch: error: {message}\n")
+
+
+def test_dead_server_is_one_line(evd) -> None:  # noqa: ANN001
+    code, _, err = evd("demo", "--server", f"127.0.0.1:{free_port()}", "--timeout", "3")
+    assert code == 3 and err.count("\n") == 1 and err.startswith("evdsearch: error: cannot reach a server at")
+
+
+def test_missing_index_is_one_line(evd, tmp_path: Path) -> None:  # noqa: ANN001
+    code, _, err = evd("demo", "--index", str(tmp_path / "nope"), "--device", "cpu")
+    assert code == 2 and err.count("\n") == 1 and str(tmp_path / "nope") in err
+
+
+def test_busy_port_is_one_line(evd, parts: tuple[Path, Path]) -> None:  # noqa: ANN001
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = evd("demo", "--index", str(parts[0]), "--device", "cpu", "--port", str(port))
+    assert code == 2 and err.startswith(f"evdsearch: error: cannot serve the demo on 127.0.0.1:{port}")
+
+
+def test_importing_the_demo_seam_leaves_gradio_out() -> None:
+    code = ("import sys, engine, engine.demo_cli, engine.demo.backend, engine.demo.results, engine.demo.render, "
+            "engine.demo.examples; print('gradio' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.slow
+def test_demo_serves_the_page_and_stops_on_sigterm(parts: tuple[Path, Path]) -> None:
+    index, kb = parts
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "demo", "--index", str(index), "--kb", str(kb),
+                             "--device", "cpu", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    try:
+        ready = proc.stdout.readline()
+        assert ready == f"evdsearch: demo on http://127.0.0.1:{port}/ (engine: in-process); Ctrl-C stops it\n", \
+            ready + proc.stderr.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as answer:
+            config = json.load(answer)
+        assert any(d.get("api_name") == "search" for d in config["dependencies"])
+        assert "12 images" in json.dumps(config)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

