@@ -80,14 +80,17 @@ class KnowledgeBase:
     def open(cls, path: str | Path, readonly: bool = True, map_size: int = DEFAULT_MAP_SIZE) -> KnowledgeBase:
         """Open a KB folder; writable opens create it when missing."""
         path = Path(path)
-        if readonly:
-            if not (path / "data.mdb").is_file():
-                raise NotFound(f"no knowledge base at {path} (no data.mdb); create one with "
-                               f"`evdsearch kb import FILE.jsonl --kb {path}`")
-            env = lmdb.open(str(path), readonly=True, lock=False, max_dbs=4)
-        else:
-            path.mkdir(parents=True, exist_ok=True)
-            env = lmdb.open(str(path), map_size=map_size, max_dbs=4)
+        if readonly and not (path / "data.mdb").is_file():
+            raise NotFound(f"no knowledge base at {path} (no data.mdb); create one with "
+                           f"`evdsearch kb import FILE.jsonl --kb {path}`")
+        try:
+            if readonly:
+                env = lmdb.open(str(path), readonly=True, lock=False, max_dbs=4)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                env = lmdb.open(str(path), map_size=map_size, max_dbs=4)
+        except lmdb.Error as err:  # e.g. already open in this process, permissions, a file that is not LMDB
+            raise IncompatibleArtifact(f"cannot open the knowledge base at {path}: {err}") from err
         try:
             kb = cls(env, path, readonly)
             kb._check_format()

@@ -127,6 +127,11 @@ def test_open_missing_readonly_is_not_found(tmp_path: Path) -> None:
     assert not (tmp_path / "nope").exists()
 
 
+def test_opening_an_open_kb_again_is_a_clear_error(kb: KnowledgeBase) -> None:
+    with pytest.raises(UserError, match="cannot open the knowledge base"):
+        KnowledgeBase.open(kb.path)
+
+
 def test_map_grows_when_full(tmp_path: Path) -> None:
     records = [rec(f"entity {i}", "x" * 2000, 1.0) for i in range(200)]  # ~400 KB into a 64 KiB map
     with KnowledgeBase.open(tmp_path / "kb", readonly=False, map_size=64 * 1024) as writable:
