@@ -48,3 +48,24 @@ def rich_table(result: dict[str, Any]) -> Any:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def plot(result: dict[str, Any], path: str | Path) -> Path:
+    """Grouped bars: text->image R@1 per caption subset (all + each kind), one bar per mode."""
+    from benchmarks.plots import new_figure, save_figure
+
+    modes = list(result["modes"])
+    subsets = ["all"] + list(next(iter(result["modes"].values()))["by_kind"])
+    fig, (ax,) = new_figure(width=max(6.0, 1.6 * len(subsets) * max(1, len(modes)) / 2))
+    width = 0.8 / len(modes)
+    for i, mode in enumerate(modes):
+        scores = result["modes"][mode]
+        values = [scores["t2i"]["R@1"] if s == "all" else scores["by_kind"][s]["t2i"]["R@1"] for s in subsets]
+        bars = ax.bar([j + i * width for j in range(len(subsets))], values, width, label=mode)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks([j + width * (len(modes) - 1) / 2 for j in range(len(subsets))], subsets)
+    ax.set_ylabel("text->image R@1")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title(result), fontsize=9)
+    ax.legend()
+    return save_figure(fig, Path(path))

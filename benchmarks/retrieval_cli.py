@@ -1,4 +1,9 @@
-"""`evdsearch bench retrieval`: Recall@K of a CLIP model on a Karpathy split (shapes world or real)."""
+"""`evdsearch bench retrieval`: Recall@K of a CLIP model on a Karpathy split (shapes world or real).
+
+Given one rewriter it reports every mode of one model. Given several (`--rewriter` repeated,
+`[LABEL=]SPEC`), a `--finetuned-model` or `--out`, it writes one comparison table instead, a row per
+(model, mode, rewriter), through training.rewriter.evaluate (Markdown + JSON + bar plot in --out).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,14 @@ def register(tree: Any) -> None:
     parser.add_argument("--modes", default="original",
                         help="comma-separated query modes: original, rewritten, fused (default: original)")
     parser.add_argument("--kb", help="knowledge base folder, for the rewritten / fused modes")
-    parser.add_argument("--rewriter", default="template", help="none | template | rewriter folder")
+    parser.add_argument("--rewriter", action="append", metavar="[LABEL=]SPEC",
+                        help="none | template | rewriter folder (default: template); repeat to compare "
+                             "rewriters in one table, e.g. --rewriter template --rewriter PRO=runs/rw/pro")
+    parser.add_argument("--finetuned-model", action="append", metavar="[LABEL=]CKPT",
+                        help="a CLIP fine-tuned with the last --rewriter: adds its original and "
+                             "rewriting-mode rows to the table (repeatable, e.g. a control)")
+    parser.add_argument("--out", help="write the comparison table here (rewriter_results.md/.json/.png); "
+                                      "--json / --markdown are the one-model report's")
     parser.add_argument("--alpha", type=float, default=0.5, help="rewritten-query weight in fused mode")
     parser.add_argument("--json", help="write the report as JSON here")
     parser.add_argument("--markdown", help="write a Markdown table here (default: beside --json)")
@@ -34,8 +46,49 @@ def register(tree: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def labelled(spec: str) -> tuple[str, str]:
+    """`LABEL=SPEC` -> (LABEL, SPEC); a bare SPEC is labelled by its folder name."""
+    label, sep, value = spec.partition("=")
+    if sep and label and value:
+        return label, value
+    return spec.rstrip("/").rsplit("/", 1)[-1], spec
+
+
+def _rewriters(args: argparse.Namespace) -> list[tuple[str, str]]:
+    return [labelled(spec) for spec in (args.rewriter or ["template"])]
+
+
+def is_comparison(args: argparse.Namespace) -> bool:
+    """Several rewriters, a fine-tuned model or a table folder: the one-table form."""
+    return len(args.rewriter or []) > 1 or bool(args.finetuned_model) or bool(args.out)
+
+
+def comparison_from_args(args: argparse.Namespace) -> Any:
+    """Flags -> training.rewriter.evaluate.EvalConfig with explicit rows (the comparison form)."""
+    from evdsearch.errors import InvalidInput
+    from training.rewriter.evaluate import EvalConfig, Setting
+
+    cfg = config_from_args(args)
+    if not args.out:
+        raise InvalidInput("comparing several rewriters or models writes a table: pass --out DIR")
+    if cfg.dataset or cfg.images:
+        raise InvalidInput("the comparison form runs on a shapes world folder (--data), not --dataset")
+    rewriters = _rewriters(args)
+    rewriting = [m for m in cfg.modes if m != "original"]
+    models = [("CLIP", args.model)] + [labelled(m) for m in args.finetuned_model or []]
+    rows = []
+    for index, (name, model) in enumerate(models):
+        if "original" in cfg.modes:
+            rows.append(Setting(f"{name} original", model, "original", "none"))
+        for label, spec in rewriters if index == 0 else rewriters[-1:]:
+            prefix = "" if index == 0 else f"{name} + "
+            rows += [Setting(f"{prefix}{mode} + {label}", model, mode, spec) for mode in rewriting]
+    return EvalConfig(data=cfg.data, kb=cfg.kb or "", clip=args.model, out=args.out, split=cfg.split,
+                      alpha=cfg.alpha, device=cfg.device, rows=rows)
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
-    """Flags -> RetrievalConfig."""
+    """Flags -> RetrievalConfig (the first --rewriter when several are given)."""
     from benchmarks.retrieval import RetrievalConfig
     from evdsearch.errors import InvalidInput
 
@@ -47,8 +100,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise InvalidInput("--alpha must be between 0 and 1")
     return RetrievalConfig(model=args.model, data=data, images=args.images, dataset=name,
                            pretrained=args.pretrained, split=args.split, modes=modes, alpha=args.alpha,
-                           kb=args.kb, rewriter=args.rewriter, batch_size=args.batch_size, device=args.device,
-                           cache_dir=args.cache_dir)
+                           kb=args.kb, rewriter=_rewriters(args)[0][1], batch_size=args.batch_size,
+                           device=args.device, cache_dir=args.cache_dir)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,10 +109,17 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from benchmarks.report import markdown, rich_table
+    from benchmarks.report import markdown, plot, rich_table
     from benchmarks.retrieval import run_retrieval
     from evdsearch.atomic import write_json_atomic, write_text_atomic
 
+    if is_comparison(args):
+        from training.rewriter.evaluate import evaluate
+        from training.rewriter.evaluate import markdown as table
+
+        print(table(evaluate(comparison_from_args(args))))
+        print(f"report: {args.out}/rewriter_results.md (.json, .png)")
+        return 0
     result = run_retrieval(config_from_args(args))
     console = Console()
     if not console.is_terminal:  # logs and pipes: keep rows on one line instead of 80 columns
@@ -72,4 +132,5 @@ def run(args: argparse.Namespace) -> int:
     if md_path:
         write_text_atomic(md_path, markdown(result))
         print(f"markdown: {md_path}")
+        print(f"plot: {plot(result, Path(md_path).with_suffix('.png'))}")
     return 0

@@ -15,6 +15,16 @@ def print_json(resp: Any) -> None:
     print(json.dumps(MessageToDict(resp, preserving_proto_field_name=True), indent=2, ensure_ascii=False))
 
 
+def short_uri(uri: str) -> str:
+    """A local path relative to the working directory when it lies below it, so the table stays readable."""
+    from pathlib import Path
+
+    try:
+        return str(Path(uri).relative_to(Path.cwd()))
+    except ValueError:
+        return uri
+
+
 def hits_table(resp: Any, query: str) -> Any:
     from rich.table import Table
 
@@ -25,7 +35,7 @@ def hits_table(resp: Any, query: str) -> Any:
     for rank, hit in enumerate(resp.hits, 1):
         caption = hit.captions[0] if hit.captions else ""
         table.add_row(str(rank), str(hit.id), f"{hit.score:.4f}", f"{hit.original_score:.4f}",
-                      f"{hit.rewritten_score:.4f}", hit.uri, caption)
+                      f"{hit.rewritten_score:.4f}", short_uri(hit.uri), caption)
     return table
 
 

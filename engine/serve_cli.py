@@ -33,7 +33,10 @@ def register(tree: Any) -> None:
 
 def _example_query(engine: Any) -> str:
     entities = engine.kb.entities()[:1] if engine.kb is not None else []
-    return f"a photo of a {entities[0]}" if entities else EXAMPLE_QUERY
+    if not entities:
+        return EXAMPLE_QUERY
+    article = "an" if entities[0][:1].lower() in "aeiou" else "a"
+    return f"a photo of {article} {entities[0]}"
 
 
 def _wait_for_signal() -> int:

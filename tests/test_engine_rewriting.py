@@ -12,7 +12,7 @@ from engine.fusion import fuse_queries
 from engine.rewriters import create_rewriter
 from engine.rewriters.none import NoRewriter
 from engine.rewriters.prompt import format_rewriter_input
-from engine.rewriters.template import TemplateRewriter, template_rewrite
+from engine.rewriters.template import TemplateRewriter, connect, template_rewrite
 from engine.rewriting import LRUCache, QueryRewriter
 from evdsearch.errors import InvalidInput
 from indexer.kb import Description, KnowledgeBase
@@ -117,3 +117,14 @@ def test_fuse_queries_is_the_weighted_sum() -> None:
     np.testing.assert_allclose(fused[0], q[0]), np.testing.assert_allclose(fused[2], q2[2])
     with pytest.raises(ValueError):
         fuse_queries(q, q2[:, :4], 0.5)
+
+
+@pytest.mark.parametrize("description, clause", [
+    ("a round red fruit", "is a round red fruit"),
+    ("black and white stripes", "has black and white stripes"),
+    ("grown in vegetable gardens", "is grown in vegetable gardens"),
+    ("carries children to school", "carries children to school"),
+    ("looks like a ball", "looks like a ball"),
+])
+def test_template_connects_descriptions_grammatically(description: str, clause: str) -> None:
+    assert connect(description) == clause

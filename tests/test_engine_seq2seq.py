@@ -80,3 +80,17 @@ def test_query_rewriter_with_seq2seq(t5_dir: Path, tmp_path: Path) -> None:
         kb.import_records([{"entity": "tomato", "description": "a red round fruit", "source": "enc", "score": 1.0}])
         result = QueryRewriter(kb, Seq2SeqRewriter(t5_dir, device="cpu")).rewrite("a tomato on a table")
     assert result.rewritten == "a red round fruit on a table"
+
+
+def test_large_batches_are_generated_in_chunks(t5_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark hands over thousands of queries at once; they go through generate a chunk at a time."""
+    import engine.rewriters.seq2seq as seq2seq
+
+    rewriter = Seq2SeqRewriter(t5_dir, device="cpu")
+    sizes = []
+    generate = rewriter._generate
+    monkeypatch.setattr(seq2seq, "CHUNK", 2)
+    monkeypatch.setattr(rewriter, "_generate", lambda prompts: sizes.append(len(prompts)) or generate(prompts))
+    items = [(q, e) for q, e, _ in EXAMPLES] * 2 + [EXAMPLES[0][:2]]
+    assert rewriter.rewrite_batch(items) == [t for _, _, t in EXAMPLES] * 2 + [EXAMPLES[0][2]]
+    assert sizes == [2, 2, 1]

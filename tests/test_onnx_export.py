@@ -72,6 +72,16 @@ def test_engine_factory_runs_the_export(rewriter_dir: Path) -> None:
     assert rewriter.rewrite_batch([]) == []
 
 
+def test_onnx_rewrites_chunk_large_batches(rewriter_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.rewriters.onnx_seq2seq as onnx_seq2seq
+
+    rewriter = onnx_seq2seq.OnnxSeq2SeqRewriter(rewriter_dir, device="cpu")
+    items = [(q, e) for q, e, _ in EXAMPLES] * 2
+    whole = rewriter.rewrite_batch(items)
+    monkeypatch.setattr(onnx_seq2seq, "CHUNK", 3)
+    assert rewriter.rewrite_batch(items) == whole == [t for _, _, t in EXAMPLES] * 2
+
+
 def test_a_stale_export_is_refused(rewriter_dir: Path, tmp_path: Path) -> None:
     import shutil
 

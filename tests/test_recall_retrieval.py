@@ -32,6 +32,7 @@ def test_bench_retrieval_cli(toy_test: Path, tiny_clip_dir: Path, tmp_path: Path
     assert original["by_kind"]["attribute"]["n"] == 48
     assert 0.0 <= original["t2i"]["R@1"] <= original["t2i"]["R@5"] <= original["t2i"]["R@10"] <= 1.0
     assert "| original | attribute | 48 |" in out.with_suffix(".md").read_text()
+    assert out.with_suffix(".png").stat().st_size > 5_000 and str(out.with_suffix(".png")) in printed
     # second run: image embeddings come from the cache, same numbers
     assert main(argv) == 0
     again = json.loads(out.read_text())

@@ -26,6 +26,8 @@ ENCODER_FILE, DECODER_FILE, META_FILE = "encoder.onnx", "decoder.onnx", "export.
 FORMAT = "evdsearch-rewriter-onnx"
 FORMAT_VERSION = 1
 MAX_INPUT_TOKENS = 512  # as engine.rewriters.seq2seq
+CHUNK = 32  # prompts per generate call: one call over thousands pads them all to the longest and
+# makes the (no KV cache) decoder return (B, T, vocab) logits for all of them every step
 WEIGHTS = "model.safetensors"  # the torch weights an export was made from (checked for staleness)
 _log = logging.getLogger(__name__)
 
@@ -109,9 +111,11 @@ class OnnxSeq2SeqRewriter:
         if not items:
             return []
         prompts = [format_rewriter_input(query, evidence) for query, evidence in items]
+        texts: list[str] = []
         with self._lock:
-            tokens = self.generate_ids(prompts)
-            texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+            for start in range(0, len(prompts), CHUNK):
+                tokens = self.generate_ids(prompts[start : start + CHUNK])
+                texts += self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         return [" ".join(t.split()) or query for t, (query, _) in zip(texts, items, strict=True)]
 
     def generate_ids(self, prompts: list[str], max_new_tokens: int | None = None) -> np.ndarray:

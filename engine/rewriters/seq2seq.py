@@ -13,6 +13,7 @@ from evdsearch.errors import IncompatibleArtifact
 
 DEFAULT_MAX_NEW_TOKENS = 64  # when the folder's generation_config.json does not say
 MAX_INPUT_TOKENS = 512  # inputs are truncated to this many tokens
+CHUNK = 32  # prompts per generate call (a benchmark hands over thousands; padding grows with the batch)
 TORCH_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
@@ -54,8 +55,10 @@ class Seq2SeqRewriter:
         if not items:
             return []
         prompts = [format_rewriter_input(query, evidence) for query, evidence in items]
+        outputs: list[str] = []
         with self._lock:
-            outputs = self._generate(prompts)
+            for start in range(0, len(prompts), CHUNK):
+                outputs += self._generate(prompts[start : start + CHUNK])
         # An empty generation would leave nothing to encode; fall back to the original query.
         return [text or query for text, (query, _) in zip(outputs, items, strict=True)]
 

@@ -7,15 +7,21 @@ from collections.abc import Sequence
 from engine.rewriters.base import Evidence, description_text
 
 _ARTICLES = ("a", "an", "the", "one")  # "a red round fruit" reads as "which is a red round fruit"
-_VERBS = ("is", "are", "has", "have", "looks", "look", "contains", "shows", "appears", "comes")
+_VERBS = ("is", "are", "has", "have", "looks", "look", "contains", "shows", "appears", "comes", "can", "may",
+          "carries", "lives", "grows", "flies", "swims", "runs", "holds", "tastes", "smells", "feels", "sits",
+          "stands", "hangs", "makes", "uses", "keeps", "goes", "moves", "points", "protects", "helps", "gives",
+          "tells", "says", "means", "marks", "signals", "warns", "lights", "flows", "shines", "glows")
+# "grown in gardens" reads as "which is grown in gardens"
+_PARTICIPLES = ("grown", "found", "made", "used", "worn", "seen", "known", "kept", "built", "eaten", "sold",
+                "given", "held", "driven", "ridden", "played", "served", "shaped", "colored", "coloured")
 
 
 def connect(description: str) -> str:
-    """`is DESCRIPTION` for a noun phrase, `has DESCRIPTION` for parts, as-is when it starts with a verb."""
+    """`is DESCRIPTION` for a noun phrase or participle, `has DESCRIPTION` for parts, as-is after a verb."""
     first = description.split(maxsplit=1)[0].lower() if description else ""
     if first in _VERBS:
         return description
-    if first in _ARTICLES:
+    if first in _ARTICLES or first in _PARTICIPLES:
         return f"is {description}"
     return f"has {description}"
 

@@ -7,6 +7,8 @@ The pipeline, in order (each verb documents its flags with --help):
   evdsearch train export-onnx --rewriter runs/rw/pro [--clip CLIP --clip-out DIR]
   evdsearch train clip-rewrite --data WORLD --model CLIP --rewriter runs/rw/pro --kb KB --out runs/rw/clip-ft
   evdsearch bench rewriters --data WORLD --kb KB --clip CLIP --sft ... --pro ... --finetuned-clip ... --out DIR
+    (or: evdsearch bench retrieval ... --modes original,fused --rewriter template --rewriter PRO=DIR
+         --finetuned-model CKPT --out DIR, the same table in the issue's command form)
   evdsearch bench rewrite-latency --rewriter runs/rw/pro --kb KB --data WORLD --out DIR
 """
 

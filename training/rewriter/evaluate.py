@@ -40,9 +40,12 @@ class EvalConfig:
     split: str = "test"  # Karpathy split
     alpha: float = 0.5  # fusion weight
     device: str = "auto"  # auto | cpu | cuda
+    rows: list[Setting] = field(default_factory=list)  # explicit rows (bench retrieval), else the above
     extra: dict[str, Any] = field(default_factory=dict)  # notes copied into the JSON
 
     def settings(self) -> list[Setting]:
+        if self.rows:
+            return list(self.rows)
         rows = [Setting("CLIP original", self.clip, "original", "none"),
                 Setting("fused + template", self.clip, "fused", "template")]
         if self.sft:
