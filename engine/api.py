@@ -30,6 +30,7 @@ class EngineConfig:
     device: str = "auto"  # auto | cpu | cuda, for CLIP and the rewriter
     rewrite_cache_size: int = 1024  # rewrites kept in the LRU cache (0 disables it)
     max_descriptions: int = 3  # descriptions per entity handed to the rewriter, best first
+    prefer_sources: tuple[str, ...] = ()  # KB sources ranked before the others (e.g. ("ift", "ex2")), then score
     alpha: float = 0.5  # weight of the rewritten query when a request leaves alpha unset
     model: str | None = None  # CLIP to load instead of the one named in the index manifest
     pretrained: str | None = None  # pretrained tag / weights file for `model`

@@ -51,6 +51,15 @@ class LRUCache:
         return len(self._data)
 
 
+def choose_descriptions(descriptions: Sequence[Any], k: int, prefer_sources: Sequence[str] = ()) -> list[Any]:
+    """The k descriptions handed to the rewriter: preferred sources first (in the order given), then
+    the rest; by score within each group (the KB already stores them best score first)."""
+    rank = {source: i for i, source in enumerate(prefer_sources)}
+    keyed = sorted(enumerate(descriptions),
+                   key=lambda item: (rank.get(item[1].source, len(rank)), -item[1].score, item[0]))
+    return [d for _, d in keyed][:k]
+
+
 class QueryRewriter:
     """Rewrites text queries the same way for the server and the benchmarks.
 
@@ -58,10 +67,12 @@ class QueryRewriter:
     """
 
     def __init__(self, kb: KnowledgeBase | None, rewriter: Rewriter, max_descriptions: int = 3,
-                 cache_size: int = 1024, normalize: Callable[[str], str] | None = None) -> None:
+                 cache_size: int = 1024, normalize: Callable[[str], str] | None = None,
+                 prefer_sources: Sequence[str] = ()) -> None:
         self.kb = kb
         self.rewriter = rewriter
         self.max_descriptions = max_descriptions
+        self.prefer_sources = tuple(prefer_sources)  # e.g. ("ex2", "ift"): these sources' descriptions first
         self.matcher = EntityMatcher(kb.entities(), normalize) if kb is not None else None
         self.cache = LRUCache(cache_size)
 
@@ -100,7 +111,8 @@ class QueryRewriter:
         entities = distinct_entities(mentions)
         descriptions = {}
         for entity in entities:
-            found = list(self.kb.get(entity))[: self.max_descriptions] if self.kb is not None else []
+            found = (choose_descriptions(self.kb.get(entity), self.max_descriptions, self.prefer_sources)
+                     if self.kb is not None else [])
             if found:
                 descriptions[entity] = found
         return RewriteResult(query=query, rewritten=query, entities=entities, descriptions=descriptions,

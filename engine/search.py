@@ -67,7 +67,8 @@ class SearchEngine:
 
         store, clip, kb, rewriter = open_parts(config)
         query_rewriter = QueryRewriter(kb, rewriter, max_descriptions=config.max_descriptions,
-                                       cache_size=config.rewrite_cache_size)
+                                       cache_size=config.rewrite_cache_size,
+                                       prefer_sources=config.prefer_sources)
         return cls(store, clip, query_rewriter, config, kb=kb)
 
     def close(self) -> None:

@@ -28,9 +28,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "benchmarks.serve_cli",
     "benchmarks.index_scale_cli",
     "benchmarks.indexing_cli",
+    "benchmarks.classify_cli",
     "engine.demo_cli",
     "training.evd.cli",
     "training.rewriter.cli",
+    "training.descriptions.cli",
 )
 
 GROUPS = {  # verb groups with sub-verbs

@@ -1,0 +1,119 @@
+"""EX2: align an LLM to CLIP's preferences with GRPO; reward = 100 · mean cos(concept images, description).
+
+The policy (SmolLM2 + LoRA) answers EX2's question templates about a concept; each completion is
+rewarded by how close its CLIP text embedding lies to the concept's cached image embeddings. GRPO
+(trl) normalises rewards within each prompt's group of samples and penalises KL to the frozen
+reference (the adapter switched off) with coefficient beta.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class EX2Config:
+    """An `evdsearch train ex2` run; the CLI fills it."""
+
+    data: str  # shapes world (classification view) or ImageFolder with a train split
+    model: str  # CLIP checkpoint folder (the reward model)
+    out: str  # output folder
+    llm: str = "smollm2"  # local causal LM spec (training.llm.local.resolve_local_model)
+    train_concepts: int = 16  # concepts the policy is trained on; the rest are held out
+    eval_concepts: int = 16  # train and held-out concepts each, scored before/after
+    eval_templates: int = 2  # question templates per concept in the before/after evaluation (greedy)
+    steps: int = 48  # GRPO optimiser steps
+    num_generations: int = 4  # samples per prompt (GRPO group)
+    prompts_per_step: int = 2  # prompts per step (batch = prompts_per_step * num_generations)
+    max_new_tokens: int = 32  # completion length
+    lr: float = 2e-3  # LoRA learning rate (high: few steps)
+    beta: float = 0.04  # KL coefficient to the reference policy
+    lora_r: int = 8  # LoRA rank
+    temperature: float = 1.0  # sampling temperature during training
+    per_concept: int = 1  # descriptions generated per concept at the end (EX2 uses 25: ~25 min more here)
+    gen_temperature: float = 0.7  # sampling temperature of the final descriptions
+    batch_size: int = 16  # generations answered together at evaluation / final generation
+    seed: int = 0
+    threads: int = 2  # torch CPU threads
+
+
+def clip_reward(text_emb: np.ndarray, image_emb: np.ndarray) -> np.ndarray:
+    """100 · mean_i cos(image_i, text) for each text row; inputs L2-normalised, (T, D) and (N, D)."""
+    return 100.0 * (text_emb @ image_emb.T).mean(axis=1)
+
+
+def completion_text(completion: Any) -> str:
+    """trl passes a string (plain prompts) or a list of chat messages (conversational prompts)."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
+
+
+class ClipRewarder:
+    """Scores descriptions of named concepts against their cached image embeddings."""
+
+    def __init__(self, encode_texts: Callable[[list[str]], np.ndarray], concept_images: dict[str, np.ndarray]):
+        self.encode_texts = encode_texts
+        self.concept_images = concept_images
+
+    def score(self, texts: Sequence[str], concepts: Sequence[str]) -> list[float]:
+        emb = self.encode_texts([t.strip() or "." for t in texts])
+        return [float(clip_reward(emb[i : i + 1], self.concept_images[c])[0]) for i, c in enumerate(concepts)]
+
+    def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), concept: Sequence[str] = (),
+                 **_: Any) -> list[float]:
+        """trl's reward-function signature; `concept` is the dataset column of the same name."""
+        return self.score([completion_text(c) for c in completions], concept)
+
+
+def split_concepts(concepts: Sequence[str], n_train: int, seed: int) -> tuple[list[str], list[str]]:
+    """(train, held-out) concepts, a seeded shuffle."""
+    order = list(concepts)
+    random.Random(seed).shuffle(order)
+    return sorted(order[:n_train]), sorted(order[n_train:])
+
+
+def prompt_rows(concepts: Sequence[str], templates: Sequence[str]) -> list[dict[str, Any]]:
+    """One GRPO prompt per (concept, template), in chat format, with the concept for the reward."""
+    return [{"prompt": [{"role": "user", "content": t.format(c)}], "concept": c}
+            for c in concepts for t in templates]
+
+
+def mark_dequantized(model: Any) -> Any:
+    """A GGUF checkpoint is de-quantised to float32 on load, but transformers still flags it as GGUF-quantised
+    and the Trainer refuses to train it; the weights are plain float32, so drop the flag."""
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
+
+
+def grpo_train(model: Any, tokenizer: Any, rewarder: ClipRewarder, rows: list[dict[str, Any]], cfg: EX2Config,
+               output_dir: str) -> tuple[Any, list[dict[str, Any]]]:
+    """Run GRPO with LoRA; returns (the trained peft model, trl's per-step log)."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import GRPOConfig, GRPOTrainer
+
+    args = GRPOConfig(
+        output_dir=output_dir, max_steps=cfg.steps, learning_rate=cfg.lr, beta=cfg.beta,
+        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        num_generations=cfg.num_generations, max_completion_length=cfg.max_new_tokens,
+        temperature=cfg.temperature, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
+        seed=cfg.seed, bf16=False, fp16=False, disable_tqdm=True, dataloader_num_workers=0,
+        gradient_checkpointing=False,  # a 135M model with LoRA fits in memory; recomputation only costs time
+    )
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.0, task_type="CAUSAL_LM",
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    trainer = GRPOTrainer(model=mark_dequantized(model), reward_funcs=rewarder, args=args,
+                          train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=lora)
+    trainer.train()
+    steps = [e for e in trainer.state.log_history if "reward" in e]
+    return trainer.model, steps
