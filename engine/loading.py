@@ -29,6 +29,7 @@ def load_index_clip(config: EngineConfig, manifest: Any) -> Any:
 
 def open_parts(config: EngineConfig) -> tuple[Any, Any, Any, Any]:
     """(IndexStore, LoadedClip, KnowledgeBase | None, Rewriter); a CLIP that does not fit the index is refused."""
+    from engine.onnx_clip_text import with_text_encoder
     from engine.rewriters import create_rewriter
     from indexer.kb import KnowledgeBase
     from indexer.store import IndexStore
@@ -40,6 +41,7 @@ def open_parts(config: EngineConfig) -> tuple[Any, Any, Any, Any]:
     except IncompatibleArtifact as err:
         raise IncompatibleArtifact(f"refusing to search index {config.index_dir} with model "
                                    f"{clip.identity.model}: {err}") from err
+    clip = with_text_encoder(clip, config.text_encoder, config.device, config.text_onnx)
     rewriter = create_rewriter(config.rewriter, device=config.device)  # before the KB: nothing to release
     if not config.kb_dir:
         if config.rewriter != "none":

@@ -23,6 +23,10 @@ def register(tree: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--alpha", type=float, default=0.5, help="default weight of the rewritten query (default 0.5)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP and the rewriter run")
+    p.add_argument("--text-encoder", default="auto", choices=("auto", "torch", "onnx"),
+                   help="CLIP text tower: auto (onnxruntime when the checkpoint has a current onnx/clip_text.onnx "
+                        "from `evdsearch train export-onnx --clip CKPT`, else torch), torch, or onnx")
+    p.add_argument("--text-onnx", metavar="DIR", help="the text export's folder when it is not CKPT/onnx")
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
     p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
@@ -37,6 +41,10 @@ def _example_query(engine: Any) -> str:
         return EXAMPLE_QUERY
     article = "an" if entities[0][:1].lower() in "aeiou" else "a"
     return f"a photo of {article} {entities[0]}"
+
+
+def _text_encoder_name(engine: Any) -> str:
+    return "onnxruntime" if hasattr(engine.clip, "text_encoder") else "torch"
 
 
 def _wait_for_signal() -> int:
@@ -65,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
-                          alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained)
+                          alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
+                          text_encoder=args.text_encoder, text_onnx=args.text_onnx)
     engine = SearchEngine.open(config)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
                            max_message_bytes=int(args.max_message_mb * 1024 * 1024))
@@ -74,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     target = f"localhost:{running.port}" if args.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") \
         else running.address
     print(f"evdsearch: serving evdsearch.v1.SearchService on {running.address} "
-          f"({info.index_size} images, {info.kb_entities} entities, rewriter {info.rewriter}, {info.device})",
+          f"({info.index_size} images, {info.kb_entities} entities, rewriter {info.rewriter}, {info.device}, "
+          f"text encoder {_text_encoder_name(engine)})",
           flush=True)
     print(f"try: evdsearch search {shlex.quote(_example_query(engine))} --server {target} -k 10 --explain",
           flush=True)

@@ -62,8 +62,12 @@ class CommandTree:
         return self._groups[group].add_parser(name, help=help, description=help)
 
 
+DESCRIPTION = ("Text-to-image search with CLIP + FAISS that rewrites queries with entity visual descriptions. "
+               "Start with `evdsearch quickstart`; `evdsearch COMMAND --help` says more.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evdsearch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="evdsearch", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     tree = CommandTree(parser)
     for module_name in COMMAND_MODULES:

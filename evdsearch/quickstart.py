@@ -50,6 +50,12 @@ def _stage(name: str, done: bool, action: Callable[[], int | None]) -> None:
     print(f"[quickstart] {name}: done in {time.perf_counter() - start:.1f}s", flush=True)
 
 
+def _can_export_onnx() -> bool:
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
 def run_quickstart(args: argparse.Namespace) -> int:
     from evdsearch.cli import main as cli
 
@@ -64,6 +70,12 @@ def run_quickstart(args: argparse.Namespace) -> int:
     if args.steps:
         clip_args += ["--steps", str(args.steps)]
     _stage("train the tiny CLIP", (layout.clip / "open_clip_config.json").is_file(), lambda: cli(clip_args))
+    if _can_export_onnx():
+        _stage("export the CLIP text tower to ONNX (the server's fast text encoder)",
+               (layout.clip / "onnx" / "clip_text.onnx").is_file(),
+               lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
+    else:
+        print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
     _stage("import the encyclopedia into the knowledge base", (layout.kb / "data.mdb").is_file(),
            lambda: cli(["kb", "import", str(layout.world / "encyclopedia.jsonl"), "--kb", str(layout.kb)]))
     _stage("index the test images", (layout.index / "manifest.json").is_file(),

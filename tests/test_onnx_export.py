@@ -104,3 +104,47 @@ def test_clip_text_tower_matches_torch(tiny_clip_dir: Path, tmp_path: Path) -> N
     expected = load_clip(str(tiny_clip_dir), device="cpu").encode_texts(texts)
     got = onnx.encode_texts(texts)
     assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
+
+
+def test_engine_picks_the_onnx_text_tower_and_ranks_as_torch(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from test_engine_support import build_index, build_kb, open_engine
+
+    from engine.api import SearchRequest
+    from evdsearch.errors import IncompatibleArtifact
+    from training.export.clip_text import export_clip_text
+
+    clip_dir = tmp_path / "clip"
+    shutil.copytree(tiny_clip_dir, clip_dir)
+    index, kb = build_index(tmp_path / "parts", clip_dir), build_kb(tmp_path / "kb")
+    with pytest.raises(IncompatibleArtifact, match="no clip_text.onnx"):  # demanded, none exported yet
+        open_engine(index, kb, text_encoder="onnx")
+    export_clip_text(str(clip_dir), clip_dir / "onnx")
+    request = SearchRequest(text="a tomato next to a school bus", k=5, explain=True)
+    with open_engine(index, kb, text_encoder="torch") as torch_engine:
+        expected = torch_engine.search(request)
+    with open_engine(index, kb) as onnx_engine:  # auto finds CKPT/onnx
+        assert hasattr(onnx_engine.clip, "text_encoder")
+        got = onnx_engine.search(request)
+    assert [h.id for h in got.hits] == [h.id for h in expected.hits]
+    assert np.allclose([h.score for h in got.hits], [h.score for h in expected.hits], atol=1e-4)
+    meta = clip_dir / "onnx" / "clip_text.json"
+    meta.write_text(meta.read_text().replace(expected_fingerprint(meta), "0" * 64))  # a stale export
+    with open_engine(index, kb) as engine:
+        assert not hasattr(engine.clip, "text_encoder")  # auto: back to torch
+    with pytest.raises(IncompatibleArtifact, match="stale"):
+        open_engine(index, kb, text_encoder="onnx")
+
+
+def expected_fingerprint(meta: Path) -> str:
+    import json
+
+    return json.loads(meta.read_text())["clip"]["fingerprint"]
+
+
+def test_clip_export_of_an_architecture_name_needs_an_output_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    from evdsearch.cli import main
+
+    assert main(["train", "export-onnx", "--clip", "ViT-B-32", "--clip-pretrained", "weights.pt"]) != 0
+    assert "--clip-out" in capsys.readouterr().err

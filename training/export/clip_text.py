@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from engine.onnx_clip_text import META_FILE, TEXT_FILE, OnnxClipText  # noqa: F401  (re-exported)
 from evdsearch.atomic import write_json_atomic
 
-TEXT_FILE = "clip_text.onnx"
-META_FILE = "clip_text.json"
 OPSET = 17
 
 
-def export_clip_text(clip_model: str, out: str | Path, opset: int = OPSET) -> Path:
+def export_clip_text(clip_model: str, out: str | Path, opset: int = OPSET, pretrained: str | None = None) -> Path:
     """Write OUT/clip_text.onnx (input `tokens` int64 (B, context), output `embedding`) + clip_text.json."""
     import torch
 
     from evdsearch.clip_models import load_clip
 
-    clip = load_clip(clip_model, device="cpu")
+    clip = load_clip(clip_model, pretrained, device="cpu")
 
     class TextTower(torch.nn.Module):
         def __init__(self) -> None:
@@ -45,23 +41,12 @@ def export_clip_text(clip_model: str, out: str | Path, opset: int = OPSET) -> Pa
     return out
 
 
-class OnnxClipText:
-    """The exported text tower on onnxruntime, tokenised with the checkpoint's own open_clip tokenizer."""
+def text_agreement(clip_model: str, folder: str | Path, pretrained: str | None = None,
+                   texts: tuple[str, ...] = ("a tomato next to a school bus", "a small red circle left of a blue square",
+                                             "a zebra", "two striped rectangles on a light gray background")) -> float:
+    """Largest |torch - onnxruntime| over the embedding entries of a few texts (both L2-normalised)."""
+    from evdsearch.clip_models import load_clip
 
-    def __init__(self, folder: str | Path, device: str = "auto", threads: int = 0) -> None:
-        import open_clip
-
-        from engine.rewriters.onnx_seq2seq import make_session
-        from evdsearch.clip_models import register_model_configs
-
-        folder = Path(folder)
-        self.meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        register_model_configs()
-        model = self.meta["clip"]["model"]
-        self.tokenizer = open_clip.get_tokenizer(f"local-dir:{model}" if Path(model).is_dir() else model)
-        self.session = make_session(folder / TEXT_FILE, device, threads)
-
-    def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised float32 embeddings, as LoadedClip.encode_texts."""
-        tokens = self.tokenizer(texts).numpy().astype(np.int64)
-        return self.session.run(None, {"tokens": tokens})[0].astype(np.float32)
+    torch_vectors = load_clip(clip_model, pretrained, device="cpu").encode_texts(list(texts))
+    onnx_vectors = OnnxClipText(folder, device="cpu").encode_texts(list(texts))
+    return float(abs(torch_vectors - onnx_vectors).max())

@@ -85,7 +85,8 @@ def _pro(p: argparse.ArgumentParser) -> None:
 def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rewriter", help="rewriter folder; the export goes to its onnx/ sub-folder")
     p.add_argument("--clip", help="also export this CLIP checkpoint's text tower")
-    p.add_argument("--clip-out", help="folder for clip_text.onnx (default: CLIP/onnx)")
+    p.add_argument("--clip-out", help="folder for clip_text.onnx (default: CLIP/onnx, where `serve` finds it)")
+    p.add_argument("--clip-pretrained", help="weights file when --clip is an open_clip architecture name")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the torch-vs-ONNX agreement check")
     p.set_defaults(run=run_export)
 
@@ -197,9 +198,17 @@ def run_export(args: argparse.Namespace) -> int:
             if not agreement.same_tokens:
                 raise UserError("ONNX and torch generations differ; the export is not usable")
     if args.clip:
-        from training.export.clip_text import export_clip_text
+        from training.export.clip_text import export_clip_text, text_agreement
 
-        print(f"clip text onnx: {export_clip_text(args.clip, args.clip_out or Path(args.clip) / 'onnx')}")
+        if not args.clip_out and not Path(args.clip).is_dir():
+            raise UserError(f"--clip {args.clip} is not a checkpoint folder; say where the export goes with --clip-out")
+        folder = export_clip_text(args.clip, args.clip_out or Path(args.clip) / "onnx", pretrained=args.clip_pretrained)
+        print(f"clip text onnx: {folder}")
+        if args.check:
+            diff = text_agreement(args.clip, folder, args.clip_pretrained)
+            print(f"clip text agreement: max |torch - onnx| = {diff:.2e}")
+            if diff > 1e-3:
+                raise UserError(f"ONNX and torch text embeddings differ by {diff:.2e}; the export is not usable")
     return 0
 
 

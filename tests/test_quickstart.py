@@ -1,0 +1,35 @@
+"""The README's main command on a small world: every stage runs through the public CLI, a second run reuses
+what the first built, and the engine it leaves behind answers with the ONNX text encoder."""
+
+from pathlib import Path
+
+import pytest
+
+from engine.api import EngineConfig, SearchRequest
+from engine.search import SearchEngine
+from evdsearch.cli import main
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.slow
+def test_quickstart_builds_every_stage_then_reuses_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workdir = tmp_path / "qs"
+    argv = ["quickstart", "--workdir", str(workdir), "--small", "--steps", "2", "--no-serve"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "clip text agreement" in first
+    for artefact in ("world/dataset_shapes.json", "clip/open_clip_config.json", "clip/onnx/clip_text.onnx",
+                     "kb/data.mdb", "index/manifest.json"):
+        assert (workdir / artefact).is_file(), artefact
+
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    assert second.count("already there, reusing it") == 5
+
+    config = EngineConfig(index_dir=str(workdir / "index"), kb_dir=str(workdir / "kb"), rewriter="template")
+    with SearchEngine.open(config) as engine:
+        assert hasattr(engine.clip, "text_encoder")  # the export was picked up, not torch
+        response = engine.search(SearchRequest(text="a tomato next to a school bus", k=5, explain=True))
+    assert len(response.hits) == 5
+    assert response.explanation.rewritten_query != "a tomato next to a school bus"
