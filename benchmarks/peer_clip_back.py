@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -118,15 +120,26 @@ ADD_URL_COLUMN = (
 
 
 def build_peer_index(peer_venv: Path, embeddings: Path, index_folder: Path, log: Path) -> Path:
-    """`clip-retrieval index` (autofaiss) over clip-inference's output folder, plus a `url` metadata column."""
+    """`clip-retrieval index` (autofaiss) over clip-inference's output folder, plus a `url` metadata column.
+
+    Built in a fresh sibling folder and swapped in at the end: clip-retrieval refuses an existing folder, and
+    a failed rebuild must leave the previous index in place."""
+    building = index_folder.with_name(index_folder.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
     cmds = [[str(peer_venv / "bin" / "clip-retrieval"), "index", "--embeddings_folder", str(embeddings),
-             "--index_folder", str(index_folder)],
-            [str(peer_venv / "bin" / "python"), "-c", ADD_URL_COLUMN, str(index_folder)]]
+             "--index_folder", str(building)],
+            [str(peer_venv / "bin" / "python"), "-c", ADD_URL_COLUMN, str(building)]]
     with log.open("w") as handle:
         for cmd in cmds:
             if subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT).returncode != 0:
                 raise InvalidInput(f"`{cmd[0]} {cmd[1]} ...` failed; see {log}")
+    shutil.rmtree(index_folder, ignore_errors=True)
+    building.rename(index_folder)
     return index_folder
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # `kill` stops clip-back the way Ctrl-C does, instead of orphaning it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     index = build_peer_index(args.peer_venv, args.embeddings, args.work / "index", args.work / "index.log")
     indices = write_indices_json(args.work / "indices.json", "bench", index, args.clip_model)
     proc = start_clip_back(args.peer_venv / "bin" / "python", indices, args.port, args.work / "clip-back.log")
-    print(f"clip-back serving on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C stops it", flush=True)
+    print(f"clip-back serving on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C or SIGTERM stops it", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         proc.wait()
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ import argparse
 import signal
 from typing import Any
 
+from engine.serve_cli import add_description_options
 from evdsearch.device import DEVICE_CHOICES
 
 
@@ -17,6 +18,7 @@ def register(tree: Any) -> None:
     p.add_argument("--rewriter", default="template", metavar="none|template|PATH",
                    help="query rewriter with --index: none, template (default), or a seq2seq model folder")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP runs with --index")
+    add_description_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address of the page (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=7860, help="port of the page (default 7860)")
     p.add_argument("-k", type=int, default=8, help="hits shown at first (default 8)")
@@ -47,8 +49,11 @@ def open_backend(args: argparse.Namespace) -> Any:
     from engine.api import EngineConfig
     from engine.demo.backend import LocalBackend
 
+    if args.max_descriptions < 1:
+        raise InvalidInput(f"--max-descriptions must be at least 1, got {args.max_descriptions}")
     return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
-                                          device=args.device))
+                                          device=args.device, prefer_sources=args.prefer_sources,
+                                          max_descriptions=args.max_descriptions))
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:

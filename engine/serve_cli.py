@@ -27,12 +27,26 @@ def register(tree: Any) -> None:
                    help="CLIP text tower: auto (onnxruntime when the checkpoint has a current onnx/clip_text.onnx "
                         "from `evdsearch train export-onnx --clip CKPT`, else torch), torch, or onnx")
     p.add_argument("--text-onnx", metavar="DIR", help="the text export's folder when it is not CKPT/onnx")
+    add_description_options(p)
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
     p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
     p.add_argument("--max-message-mb", type=float, default=16.0, help="largest request/response in MiB")
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight RPCs get on shutdown")
     p.set_defaults(run=run)
+
+
+def add_description_options(p: argparse.ArgumentParser) -> None:
+    """How the engine picks each entity's descriptions; shared by `serve` and `demo --index`."""
+    p.add_argument("--prefer-sources", type=source_list, default=(), metavar="SRC[,SRC]",
+                   help="KB sources whose descriptions go first, in this order (e.g. ift,ex2); then by score")
+    p.add_argument("--max-descriptions", type=int, default=3, metavar="N",
+                   help="descriptions per entity handed to the rewriter (default 3)")
+
+
+def source_list(text: str) -> tuple[str, ...]:
+    """"ift, ex2" -> ("ift", "ex2")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _example_query(engine: Any) -> str:
@@ -72,9 +86,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
+    if args.max_descriptions < 1:
+        raise InvalidInput(f"--max-descriptions must be at least 1, got {args.max_descriptions}")
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
-                          text_encoder=args.text_encoder, text_onnx=args.text_onnx)
+                          text_encoder=args.text_encoder, text_onnx=args.text_onnx,
+                          prefer_sources=args.prefer_sources, max_descriptions=args.max_descriptions)
     engine = SearchEngine.open(config)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
                            max_message_bytes=int(args.max_message_mb * 1024 * 1024))

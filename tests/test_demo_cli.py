@@ -100,3 +100,23 @@ def test_demo_serves_the_page_and_stops_on_sigterm(parts: tuple[Path, Path]) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_description_options_reach_the_engine(parts: tuple[Path, Path]) -> None:
+    from engine.demo_cli import open_backend
+
+    index, kb = parts
+    args = cli.build_parser().parse_args(["demo", "--index", str(index), "--kb", str(kb), "--device", "cpu",
+                                          "--prefer-sources", "ift, encyclopedia", "--max-descriptions", "1"])
+    backend = open_backend(args)
+    try:
+        assert backend.engine.rewriter.prefer_sources == ("ift", "encyclopedia")
+        rewrite = backend.engine.rewriter.rewrite("a tomato")
+        assert all(len(found) == 1 for found in rewrite.descriptions.values())
+    finally:
+        backend.close()
+
+
+def test_max_descriptions_below_one_is_one_line(evd, parts: tuple[Path, Path]) -> None:  # noqa: ANN001
+    code, _, err = evd("demo", "--index", str(parts[0]), "--max-descriptions", "0")
+    assert (code, err) == (2, "evdsearch: error: --max-descriptions must be at least 1, got 0\n")
