@@ -8,6 +8,7 @@ from typing import Any
 from benchmarks.plots import Table, fmt, new_figure
 
 STAGES = ("rewrite", "encode", "search", "hydrate")
+OURS, PEER = "evdsearch", "clip-back"  # server labels in rows and tables
 
 
 def register(tree: Any) -> None:
@@ -26,6 +27,11 @@ def register(tree: Any) -> None:
                    help="append a running number to every query so the server's rewrite cache never hits")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
     p.add_argument("--channels", type=int, default=4, help="gRPC channels shared by the client threads")
+    p.add_argument("--peer", metavar="HOST:PORT",
+                   help="also load a clip-retrieval clip-back here, cell by cell interleaved with --server, "
+                        "and report evdsearch / clip-back ratios (start one with `python -m benchmarks.peer_clip_back`)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every cell this many times, interleaved; tables give medians (default 1)")
     p.add_argument("--indice-name", help="clip-back: the index name from its indices JSON (default: its first)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --server (off: load tests stay on this machine)")
@@ -46,24 +52,28 @@ def _levels(text: str) -> list[int]:
     return levels
 
 
-def _callers(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """(make_call(mode), server info) for the chosen protocol."""
+def _clip_back_target(args: argparse.Namespace, address: str) -> tuple[Any, dict[str, Any]]:
+    """(Target, server info) for a clip-back at `address`; its one mode is the plain query (no rewriting)."""
+    from benchmarks.peer_clip_back import http_caller, server_info
+    from benchmarks.serve_load import Target
+
+    def make(mode: str) -> Any:
+        return http_caller(address, k=args.k, indice_name=args.indice_name, timeout_s=args.timeout)
+
+    return Target(PEER, make, ["original"]), server_info(address)
+
+
+def _grpc_target(args: argparse.Namespace, modes: list[str]) -> tuple[Any, dict[str, Any]]:
+    """(Target, Info RPC) for the evdsearch server at --server."""
     from benchmarks import serve_load
 
-    if args.protocol == "clip-back":
-        from benchmarks.peer_clip_back import http_caller, server_info
-
-        def make(mode: str) -> Any:
-            return http_caller(args.server, k=args.k, indice_name=args.indice_name, timeout_s=args.timeout)
-
-        return make, server_info(args.server)
     serve_load.wait_for_grpc(args.server, timeout_s=args.timeout)
 
     def make_grpc(mode: str) -> Any:
         return serve_load.grpc_caller(args.server, mode, k=args.k, explain=not args.no_explain,
                                       timeout_s=args.timeout, channels=args.channels)
 
-    return make_grpc, grpc_info(args.server, args.timeout)
+    return serve_load.Target(OURS, make_grpc, modes), grpc_info(args.server, args.timeout)
 
 
 def grpc_info(address: str, timeout_s: float) -> dict[str, Any]:
@@ -85,43 +95,91 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     from evdsearch.errors import InvalidInput
 
     serve_load.check_target(args.server, args.allow_remote)
+    if args.peer:
+        if args.protocol == "clip-back":
+            raise InvalidInput("--peer compares an evdsearch --server with a clip-back; drop --protocol clip-back")
+        serve_load.check_target(args.peer, args.allow_remote)
+    if args.rounds < 1:
+        raise InvalidInput(f"--rounds must be at least 1, got {args.rounds}")
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     if args.protocol == "grpc" and (not modes or set(modes) - {"fused", "original", "rewritten"}):
         raise InvalidInput(f"--mode takes fused, original, rewritten (comma-separated), got {args.mode!r}")
-    if args.protocol == "clip-back":
-        modes = ["original"]  # clip-back has no query rewriting: its one mode is the plain query
     levels, queries = _levels(args.concurrency), serve_load.read_queries(args.queries)
-    make_call, info = _callers(args)
-    rows = serve_load.run_serve_benchmark(make_call, modes, levels, args.duration, queries, args.warmup,
-                                          args.unique_queries, log)
-    config = {"server": args.server, "protocol": args.protocol, "modes": modes, "concurrency": levels,
-              "duration_s": args.duration, "warmup_s": args.warmup, "k": args.k, "explain": not args.no_explain,
-              "unique_queries": args.unique_queries, "queries": len(queries), "channels": args.channels}
-    return {"benchmark": "serve", "config": config, "server_info": info, "results": rows}
+    target, info = _clip_back_target(args, args.server) if args.protocol == "clip-back" else _grpc_target(args, modes)
+    targets = [target]
+    if args.peer:
+        peer, peer_info = _clip_back_target(args, args.peer)
+        targets.append(peer)
+    rows = serve_load.run_serve_benchmark(targets, levels, args.duration, queries, args.warmup,
+                                          args.unique_queries, args.rounds, log)
+    config = {"server": args.server, "protocol": args.protocol, "peer": args.peer, "modes": list(target.modes),
+              "concurrency": levels, "rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
+              "k": args.k, "explain": not args.no_explain, "unique_queries": args.unique_queries,
+              "queries": len(queries), "channels": args.channels}
+    result = {"benchmark": "serve", "config": config, "server_info": info, "results": rows}
+    if args.peer:
+        from benchmarks.serve_compare import compare
+
+        result["peer_info"] = peer_info
+        result["comparison"] = compare(rows, OURS, PEER)
+    return result
+
+
+def _cell_columns(result: dict[str, Any]) -> tuple[list[str], Any]:
+    """Leading columns naming a row's cell: server (when a peer ran), mode, concurrency, round (when > 1)."""
+    cfg = result["config"]
+    with_server, with_round = bool(cfg.get("peer")), cfg.get("rounds", 1) > 1
+    header = [*(["server"] if with_server else []), "mode", "concurrency", *(["round"] if with_round else [])]
+
+    def cell(r: dict[str, Any]) -> list[str]:
+        return [*([r["server"]] if with_server else []), r["mode"], str(r["concurrency"]),
+                *([str(r["round"])] if with_round else [])]
+
+    return header, cell
 
 
 def tables(result: dict[str, Any]) -> list[Table]:
     cfg = result["config"]
-    title = (f"Serving ({cfg['protocol']} at {cfg['server']}): {cfg['duration_s']:g} s per cell, k={cfg['k']}, "
-             f"{cfg['queries']} distinct queries" + (", unique texts" if cfg["unique_queries"] else ""))
-    main = Table(title, ["mode", "concurrency", "requests", "errors", "QPS", "p50 ms", "p95 ms", "p99 ms", "mean ms"],
-                 [[r["mode"], str(r["concurrency"]), str(r["requests"]), _errors(r), fmt(r["qps"]),
+    target = cfg["server"] + (f" vs {PEER} at {cfg['peer']}" if cfg.get("peer") else "")
+    title = (f"Serving ({cfg['protocol']} at {target}): {cfg['duration_s']:g} s per cell, k={cfg['k']}, "
+             f"{cfg['queries']} distinct queries" + (", unique texts" if cfg["unique_queries"] else "")
+             + (f", {cfg['rounds']} interleaved rounds" if cfg.get("rounds", 1) > 1 else ""))
+    header, cell = _cell_columns(result)
+    main = Table(title, [*header, "requests", "errors", "QPS", "p50 ms", "p95 ms", "p99 ms", "mean ms"],
+                 [[*cell(r), str(r["requests"]), _errors(r), fmt(r["qps"]),
                    fmt(r["latency_ms"]["p50"]), fmt(r["latency_ms"]["p95"]), fmt(r["latency_ms"]["p99"]),
                    fmt(r["latency_ms"]["mean"])] for r in result["results"]])
     out = [main]
-    stages = [s for s in STAGES if any(s in r["stages_ms"] for r in result["results"])]
-    extra = sorted({s for r in result["results"] for s in r["stages_ms"]} - set(STAGES))
+    if "comparison" in result:
+        out.append(_comparison_table(result["comparison"]))
+    timed = [r for r in result["results"] if r["stages_ms"]]
+    stages = [s for s in STAGES if any(s in r["stages_ms"] for r in timed)]
+    extra = sorted({s for r in timed for s in r["stages_ms"]} - set(STAGES))
     if stages or extra:
-        header = ["mode", "concurrency", *(f"{s} ms" for s in stages + extra), "server sum ms", "client mean ms"]
         rows = []
-        for r in result["results"]:
+        for r in timed:
             values = [r["stages_ms"].get(s) for s in stages + extra]
             known = [v for v in values if v is not None]
-            rows.append([r["mode"], str(r["concurrency"]), *(fmt(v, 2) for v in values),
+            rows.append([*cell(r), *(fmt(v, 2) for v in values),
                          fmt(sum(known), 2) if known else "-", fmt(r["latency_ms"]["mean"], 2)])
-        out.append(Table("Server stage breakdown (mean ms per request, from the server's own timings)", header,
+        out.append(Table("Server stage breakdown (mean ms per request, from the server's own timings)",
+                         [*header, *(f"{s} ms" for s in stages + extra), "server sum ms", "client mean ms"],
                          rows, note="client mean - server sum = queueing, (de)serialisation and transport."))
     return out
+
+
+def _comparison_table(comparison: list[dict[str, Any]]) -> Table:
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}x"
+
+    rows = [[c["mode"], str(c["concurrency"]), fmt(c["qps"]), fmt(c["peer_qps"]), ratio(c["qps_ratio"]),
+             fmt(c["p50_ms"]), fmt(c["peer_p50_ms"]), ratio(c["p50_ratio"]), fmt(c["p99_ms"]),
+             fmt(c["peer_p99_ms"]), ratio(c["p99_ratio"]), f"{c['errors']} / {c['peer_errors']}"]
+            for c in comparison]
+    return Table(f"{OURS} vs {PEER} (medians over rounds; QPS ratio > 1 and latency ratio < 1: {OURS} ahead)",
+                 ["mode", "concurrency", f"{OURS} QPS", f"{PEER} QPS", "QPS ratio", f"{OURS} p50 ms",
+                  f"{PEER} p50 ms", "p50 ratio", f"{OURS} p99 ms", f"{PEER} p99 ms", "p99 ratio", "errors"], rows,
+                 note=f"{PEER} has no rewriting: every {OURS} mode is compared with its plain-query search.")
 
 
 def _errors(row: dict[str, Any]) -> str:
@@ -130,18 +188,22 @@ def _errors(row: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any]) -> Any:
-    """QPS and p50/p99 latency vs concurrency per mode, plus the stage breakdown at the lowest concurrency."""
+    """QPS and p50/p99 latency vs concurrency per server and mode (medians over rounds), plus the stage
+    breakdown at the lowest concurrency."""
+    from benchmarks.serve_compare import cells
+
     rows = result["results"]
     has_stages = any(r["stages_ms"] for r in rows)
     fig, axes = new_figure(ncols=3 if has_stages else 2, width=5.0)
     qps_ax, lat_ax = axes[:2]
-    for mode in dict.fromkeys(r["mode"] for r in rows):
-        mine = [r for r in rows if r["mode"] == mode]
-        levels = [r["concurrency"] for r in mine]
-        (line,) = qps_ax.plot(levels, [r["qps"] for r in mine], "-o", label=mode)
-        lat_ax.plot(levels, [r["latency_ms"]["p50"] for r in mine], "-o", color=line.get_color(), label=f"{mode} p50")
-        lat_ax.plot(levels, [r["latency_ms"]["p99"] for r in mine], "--^", color=line.get_color(),
-                    label=f"{mode} p99")
+    medians = cells(rows)
+    for server, mode in dict.fromkeys((server, mode) for server, mode, _ in medians):
+        mine = sorted((level, m) for (s, md, level), m in medians.items() if (s, md) == (server, mode))
+        levels = [level for level, _ in mine]
+        label = f"{server} {mode}" if result["config"].get("peer") else mode
+        (line,) = qps_ax.plot(levels, [m["qps"] for _, m in mine], "-o", label=label)
+        lat_ax.plot(levels, [m["p50_ms"] for _, m in mine], "-o", color=line.get_color(), label=f"{label} p50")
+        lat_ax.plot(levels, [m["p99_ms"] for _, m in mine], "--^", color=line.get_color(), label=f"{label} p99")
     for ax, ylabel in ((qps_ax, "queries / s"), (lat_ax, "latency ms")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent clients")
@@ -151,7 +213,7 @@ def plot(result: dict[str, Any]) -> Any:
     qps_ax.set_title("throughput")
     lat_ax.set_title("latency")
     if has_stages:
-        _stage_bars(axes[2], rows)
+        _stage_bars(axes[2], [r for r in rows if r["stages_ms"] and r.get("round", 1) == 1])
     return fig
 
 

@@ -215,23 +215,38 @@ def unique_texts(call: Call) -> Call:
     return lambda text: call(f"{text} {next(counter)}")
 
 
-def run_serve_benchmark(make_call: Callable[[str], tuple[Call, Callable[[], None]]], modes: Sequence[str],
-                        concurrency: Sequence[int], duration_s: float, queries: Sequence[str],
-                        warmup_s: float = 1.0, unique: bool = False,
+@dataclass
+class Target:
+    """One server under load: `make_call(mode)` gives a fresh (call, close) per measured cell."""
+
+    name: str  # label in the report, e.g. "evdsearch" or "clip-back"
+    make_call: Callable[[str], tuple[Call, Callable[[], None]]]
+    modes: Sequence[str]
+
+
+def run_serve_benchmark(targets: Sequence[Target], concurrency: Sequence[int], duration_s: float,
+                        queries: Sequence[str], warmup_s: float = 1.0, unique: bool = False, rounds: int = 1,
                         log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every (mode, concurrency) pair in turn; `make_call(mode)` gives a fresh (call, close) per pair."""
+    """Every (target, mode, concurrency) cell, `rounds` times. Cells are interleaved (round by round, level by
+    level, target by target) so that a slow minute on a shared machine hits every server alike; rows come back
+    sorted by target, mode, concurrency and round."""
     rows = []
-    for mode in modes:
+    for round_no in range(1, rounds + 1):
         for level in concurrency:
-            call, close = make_call(mode)
-            try:
-                samples, seconds = run_closed_loop(unique_texts(call) if unique else call, queries, level,
-                                                   duration_s, warmup_s)
-            finally:
-                close()
-            row = {"mode": mode, "concurrency": level, **summarize(samples, seconds)}
-            rows.append(row)
-            lat = row["latency_ms"]
-            log(f"{mode} x{level}: {row['qps']:.1f} QPS, p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, "
-                f"{row['errors']} errors")
-    return rows
+            for target in targets:
+                for mode in target.modes:
+                    call, close = target.make_call(mode)
+                    try:
+                        samples, seconds = run_closed_loop(unique_texts(call) if unique else call, queries, level,
+                                                           duration_s, warmup_s)
+                    finally:
+                        close()
+                    row = {"server": target.name, "mode": mode, "concurrency": level, "round": round_no,
+                           **summarize(samples, seconds)}
+                    rows.append(row)
+                    lat = row["latency_ms"]
+                    log(f"{target.name} {mode} x{level} (round {round_no}): {row['qps']:.1f} QPS, "
+                        f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, {row['errors']} errors")
+    order = {t.name: (i, {m: j for j, m in enumerate(t.modes)}) for i, t in enumerate(targets)}
+    return sorted(rows, key=lambda r: (order[r["server"]][0], order[r["server"]][1][r["mode"]],
+                                       concurrency.index(r["concurrency"]), r["round"]))

@@ -73,17 +73,64 @@ class _FakeClipBack(BaseHTTPRequestHandler):
         pass
 
 
-def test_bench_serve_clip_back_protocol(tmp_path: Path) -> None:
+@pytest.fixture()
+def fake_clip_back() -> str:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FakeClipBack)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        code = main(["bench", "serve", "--protocol", "clip-back", "--server", f"127.0.0.1:{httpd.server_port}",
-                     "--concurrency", "1,2", "--duration", "0.5", "--warmup", "0", "--out", str(tmp_path)])
-    finally:
-        httpd.shutdown()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def test_bench_serve_clip_back_protocol(fake_clip_back: str, tmp_path: Path) -> None:
+    code = main(["bench", "serve", "--protocol", "clip-back", "--server", fake_clip_back,
+                 "--concurrency", "1,2", "--duration", "0.5", "--warmup", "0", "--out", str(tmp_path)])
     assert code == 0
     result = json.loads((tmp_path / "serve.json").read_text())
     assert result["server_info"] == {"server": "clip-back", "indices": ["shapes"]}
     assert [r["mode"] for r in result["results"]] == ["original", "original"]
     assert all(r["requests"] > 0 and r["errors"] == 0 and r["stages_ms"] == {} for r in result["results"])
+
+
+def test_bench_serve_against_a_peer_interleaves_rounds_and_reports_ratios(
+        server_address: str, fake_clip_back: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "serve", "--server", server_address, "--peer", fake_clip_back, "--rounds", "2",
+                 "--concurrency", "1,2", "--duration", "0.4", "--warmup", "0", "--out", str(tmp_path)])
+    assert code == 0
+    log = capsys.readouterr().out
+    assert log.index("evdsearch fused x1 (round 1)") < log.index("clip-back original x1 (round 1)") \
+        < log.index("evdsearch fused x2 (round 1)") < log.index("evdsearch fused x1 (round 2)")
+    result = json.loads((tmp_path / "serve.json").read_text())
+    assert result["peer_info"]["server"] == "clip-back"
+    cells = [(r["server"], r["concurrency"], r["round"]) for r in result["results"]]
+    assert cells == [("evdsearch", 1, 1), ("evdsearch", 1, 2), ("evdsearch", 2, 1), ("evdsearch", 2, 2),
+                     ("clip-back", 1, 1), ("clip-back", 1, 2), ("clip-back", 2, 1), ("clip-back", 2, 2)]
+    assert [(c["mode"], c["concurrency"], c["rounds"]) for c in result["comparison"]] == [("fused", 1, 2),
+                                                                                       ("fused", 2, 2)]
+    for c in result["comparison"]:
+        assert c["qps_ratio"] == pytest.approx(c["qps"] / c["peer_qps"])
+    md = (tmp_path / "serve.md").read_text()
+    assert "evdsearch vs clip-back" in md and "| evdsearch | fused | 2 | 2 |" in md
+
+
+def test_bench_serve_peer_flag_mixups_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "serve", "--server", "127.0.0.1:1", "--duration", "1"]
+    assert main([*argv, "--peer", "127.0.0.1:2", "--protocol", "clip-back"]) == 2
+    assert "drop --protocol clip-back" in capsys.readouterr().err
+    assert main([*argv, "--rounds", "0"]) == 2
+    assert "--rounds must be at least 1" in capsys.readouterr().err
+
+
+def test_comparison_takes_medians_over_rounds() -> None:
+    from benchmarks.serve_compare import compare
+
+    def row(server: str, mode: str, level: int, qps: float, p50: float, errors: int = 0) -> dict:
+        return {"server": server, "mode": mode, "concurrency": level, "qps": qps, "errors": errors,
+                "latency_ms": {"p50": p50, "p99": 2 * p50}}
+
+    rows = [row("evdsearch", "fused", 1, 10, 100), row("evdsearch", "fused", 1, 30, 50),
+            row("evdsearch", "fused", 1, 20, 80, errors=1), row("clip-back", "original", 1, 10, 100),
+            row("clip-back", "original", 1, 10, 120), row("evdsearch", "fused", 4, 5, 10)]  # no peer cell at 4
+    (only,) = compare(rows, "evdsearch", "clip-back")
+    assert (only["qps"], only["peer_qps"], only["qps_ratio"]) == (20, 10, 2.0)
+    assert (only["p50_ms"], only["peer_p50_ms"], only["p50_ratio"]) == (80, 110, pytest.approx(80 / 110))
+    assert (only["errors"], only["peer_errors"], only["rounds"]) == (1, 0, 3)
