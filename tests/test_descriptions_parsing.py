@@ -77,3 +77,28 @@ def test_fudd_predict_reranks_within_the_ambiguous_set() -> None:
     assert fudd_predict(images, sets, pair_emb).tolist() == [0, 1]
     prior = np.array([[0.0, 1.0], [1.0, 0.0]]) * 10  # a strong opposite prior flips both
     assert fudd_predict(images, sets, pair_emb, prior=prior).tolist() == [1, 0]
+
+
+def test_fudd_pairs_ask_only_for_uncached_pairs_in_batches(tmp_path) -> None:  # noqa: ANN001
+    from training.descriptions.fudd import FuDDConfig, PairCache, describe_pairs
+    from training.llm.base import ChatResult
+
+    class EchoLLM:
+        def __init__(self) -> None:
+            self.batches: list[int] = []
+
+        def chat_batch(self, requests):  # noqa: ANN001, ANN202
+            self.batches.append(len(requests))
+            for r in requests:
+                a, b = r.messages[0]["content"].split(" looks different from a ")
+                yield ChatResult(f"A {a.split()[-1]} is red, while a {b.rstrip('.')} is blue.", 0, 0)
+
+    cache = PairCache(tmp_path / "pairs.jsonl")
+    cache.add("apple", "cherry", "An apple is big, while a cherry is small.")
+    pairs = [("apple", "cherry"), ("apple", "lime"), ("cherry", "lime"), ("lime", "tomato")]
+    cfg = FuDDConfig(data="", model="", out="", batch_size=2)
+    llm = EchoLLM()
+    assert describe_pairs(llm, pairs, cache, cfg) == 3
+    assert llm.batches == [2, 1]
+    assert cache.sides("cherry", "lime") == ("A cherry is red.", "A lime is blue.")
+    assert describe_pairs(llm, pairs, PairCache(tmp_path / "pairs.jsonl"), cfg) == 0  # all cached on disk now

@@ -100,15 +100,19 @@ def _names(name: str, text: str) -> bool:
 
 def describe_pairs(llm: Any, pairs: list[tuple[str, str]], cache: PairCache, cfg: FuDDConfig) -> int:
     """Ask the LLM for every pair not in the cache; returns how many calls were made."""
+    from tqdm import tqdm
+
     from training.llm.base import ChatRequest, chat_many
 
     todo = [p for p in pairs if p not in cache.items]
-    for start in range(0, len(todo), cfg.batch_size):
-        chunk = todo[start : start + cfg.batch_size]
-        requests = [ChatRequest([{"role": "user", "content": PROMPT.format(a=a, b=b)}], cfg.max_new_tokens)
-                    for a, b in chunk]
-        for (a, b), result in zip(chunk, chat_many(llm, requests), strict=True):
-            cache.add(a, b, first_description(result.text, a))
+    with tqdm(total=len(todo), desc="fudd pairs", unit="pair", disable=not todo) as bar:
+        for start in range(0, len(todo), cfg.batch_size):
+            chunk = todo[start : start + cfg.batch_size]
+            requests = [ChatRequest([{"role": "user", "content": PROMPT.format(a=a, b=b)}], cfg.max_new_tokens)
+                        for a, b in chunk]
+            for (a, b), result in zip(chunk, chat_many(llm, requests), strict=True):
+                cache.add(a, b, first_description(result.text, a))
+            bar.update(len(chunk))
     return len(todo)
 
 
