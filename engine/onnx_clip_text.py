@@ -26,10 +26,11 @@ _log = logging.getLogger(__name__)
 class OnnxClipText:
     """The exported text tower on onnxruntime, tokenised with the checkpoint's own open_clip tokenizer."""
 
-    def __init__(self, folder: str | Path, device: str = "auto", threads: int = 0, tokenizer: Any = None) -> None:
+    def __init__(self, folder: str | Path, device: str = "auto", threads: int = 0, tokenizer: Any = None,
+                 meta: dict[str, Any] | None = None) -> None:
         folder = Path(folder)
         self.folder = folder
-        self.meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        self.meta = meta or read_meta(folder)
         self.tokenizer = tokenizer or self._tokenizer_of(self.meta["clip"]["model"])
         self.session = make_session(folder / TEXT_FILE, device, threads)
 
@@ -62,36 +63,40 @@ class ClipWithOnnxText:
         return getattr(self._clip, name)
 
 
-def export_folder(clip: Any) -> Path | None:
-    """CKPT/onnx when the CLIP is a checkpoint folder holding a text export, else None."""
-    folder = Path(clip.identity.model) / EXPORT_DIR
-    return folder if (folder / TEXT_FILE).is_file() and (folder / META_FILE).is_file() else None
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The export's clip_text.json; IncompatibleArtifact (one line) when the folder holds no usable export."""
+    from evdsearch.errors import IncompatibleArtifact
+
+    if not (folder / TEXT_FILE).is_file():
+        raise IncompatibleArtifact(f"no {TEXT_FILE} in {folder}")
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        meta["clip"]["model"]  # noqa: B018  (the one field every reader needs)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IncompatibleArtifact(f"{folder / META_FILE} is missing or not an export's metadata ({err})") from err
+    return meta
 
 
 def with_text_encoder(clip: Any, choice: str = "auto", device: str = "auto", folder: str | None = None) -> Any:
     """The CLIP with the text encoder chosen in one place: onnx when an up-to-date export exists (auto) or
     is demanded (onnx), torch otherwise. A stale export (other weights) is never used. `folder` names the
-    export explicitly (needed for a CLIP given as architecture + weights file)."""
+    export explicitly (needed for a CLIP given as architecture + weights file; default CKPT/onnx)."""
     from evdsearch.errors import IncompatibleArtifact, InvalidInput
 
     if choice not in TEXT_ENCODERS:
         raise InvalidInput(f"text encoder must be one of {', '.join(TEXT_ENCODERS)}, not {choice!r}")
     if choice == "torch":
         return clip
-    folder = Path(folder) if folder else export_folder(clip)
-    problem = None
-    if folder is None or not (folder / TEXT_FILE).is_file():
-        problem = f"no {TEXT_FILE} in {folder or Path(clip.identity.model) / EXPORT_DIR}; make one with " \
-                  f"`evdsearch train export-onnx --clip {clip.identity.model}`"
-    else:
-        fingerprint = json.loads((folder / META_FILE).read_text(encoding="utf-8"))["clip"].get("fingerprint")
-        if fingerprint != clip.identity.fingerprint:
-            problem = f"the text export in {folder} is stale (made from other weights); re-export it"
-    if problem is None:
-        try:
-            return ClipWithOnnxText(clip, OnnxClipText(folder, device, tokenizer=clip.tokenizer))
-        except ImportError as err:
-            problem = f"onnxruntime is not installed ({err.name}); install the cpu or gpu extra"
+    export = Path(folder) if folder else Path(clip.identity.model) / EXPORT_DIR
+    try:
+        meta = read_meta(export)
+        if meta["clip"].get("fingerprint") != clip.identity.fingerprint:
+            raise IncompatibleArtifact(f"the text export in {export} is stale (made from other weights)")
+        return ClipWithOnnxText(clip, OnnxClipText(export, device, tokenizer=clip.tokenizer, meta=meta))
+    except IncompatibleArtifact as err:
+        problem = f"{err}; make one with `evdsearch train export-onnx --clip {clip.identity.model}`"
+    except ImportError as err:
+        problem = f"onnxruntime is not installed ({err.name}); install the cpu or gpu extra"
     if choice == "onnx":
         raise IncompatibleArtifact(problem)
     _log.info("text encoder: torch (%s)", problem)

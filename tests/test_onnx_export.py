@@ -135,6 +135,11 @@ def test_engine_picks_the_onnx_text_tower_and_ranks_as_torch(tiny_clip_dir: Path
         assert not hasattr(engine.clip, "text_encoder")  # auto: back to torch
     with pytest.raises(IncompatibleArtifact, match="stale"):
         open_engine(index, kb, text_encoder="onnx")
+    meta.write_text("{not json")  # a damaged export: a clear refusal, not a crash
+    with open_engine(index, kb) as engine:
+        assert not hasattr(engine.clip, "text_encoder")
+    with pytest.raises(IncompatibleArtifact, match="clip_text.json is missing or not an export's metadata"):
+        open_engine(index, kb, text_encoder="onnx")
 
 
 def expected_fingerprint(meta: Path) -> str:
