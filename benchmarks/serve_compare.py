@@ -11,7 +11,7 @@ def cells(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str
     """(server, mode, concurrency) -> median QPS / p50 / p99 over rounds, and the errors of all rounds."""
     grouped: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for row in rows:
-        grouped.setdefault((row.get("server", "server"), row["mode"], row["concurrency"]), []).append(row)
+        grouped.setdefault((row["server"], row["mode"], row["concurrency"]), []).append(row)
     return {key: {"qps": median(r["qps"] for r in group),
                   "p50_ms": median(r["latency_ms"]["p50"] for r in group),
                   "p99_ms": median(r["latency_ms"]["p99"] for r in group),

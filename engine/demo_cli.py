@@ -6,7 +6,7 @@ import argparse
 import signal
 from typing import Any
 
-from engine.serve_cli import add_description_options
+from engine.serve_cli import add_description_options, description_settings
 from evdsearch.device import DEVICE_CHOICES
 
 
@@ -49,11 +49,8 @@ def open_backend(args: argparse.Namespace) -> Any:
     from engine.api import EngineConfig
     from engine.demo.backend import LocalBackend
 
-    if args.max_descriptions < 1:
-        raise InvalidInput(f"--max-descriptions must be at least 1, got {args.max_descriptions}")
     return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
-                                          device=args.device, prefer_sources=args.prefer_sources,
-                                          max_descriptions=args.max_descriptions))
+                                          device=args.device, **description_settings(args)))
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:

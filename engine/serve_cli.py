@@ -44,6 +44,15 @@ def add_description_options(p: argparse.ArgumentParser) -> None:
                    help="descriptions per entity handed to the rewriter (default 3)")
 
 
+def description_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The EngineConfig fields those options set, checked."""
+    from evdsearch.errors import InvalidInput
+
+    if args.max_descriptions < 1:
+        raise InvalidInput(f"--max-descriptions must be at least 1, got {args.max_descriptions}")
+    return {"prefer_sources": args.prefer_sources, "max_descriptions": args.max_descriptions}
+
+
 def source_list(text: str) -> tuple[str, ...]:
     """"ift, ex2" -> ("ift", "ex2")."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -58,7 +67,9 @@ def _example_query(engine: Any) -> str:
 
 
 def _text_encoder_name(engine: Any) -> str:
-    return "onnxruntime" if hasattr(engine.clip, "text_encoder") else "torch"
+    from engine.onnx_clip_text import ClipWithOnnxText
+
+    return "onnxruntime" if isinstance(engine.clip, ClipWithOnnxText) else "torch"
 
 
 def _wait_for_signal() -> int:
@@ -86,12 +97,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
-    if args.max_descriptions < 1:
-        raise InvalidInput(f"--max-descriptions must be at least 1, got {args.max_descriptions}")
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
-                          text_encoder=args.text_encoder, text_onnx=args.text_onnx,
-                          prefer_sources=args.prefer_sources, max_descriptions=args.max_descriptions)
+                          text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args))
     engine = SearchEngine.open(config)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
                            max_message_bytes=int(args.max_message_mb * 1024 * 1024))

@@ -71,8 +71,10 @@ def run_quickstart(args: argparse.Namespace) -> int:
         clip_args += ["--steps", str(args.steps)]
     _stage("train the tiny CLIP", (layout.clip / "open_clip_config.json").is_file(), lambda: cli(clip_args))
     if _can_export_onnx():
+        from engine.onnx_clip_text import EXPORT_DIR, TEXT_FILE
+
         _stage("export the CLIP text tower to ONNX (the server's fast text encoder)",
-               (layout.clip / "onnx" / "clip_text.onnx").is_file(),
+               (layout.clip / EXPORT_DIR / TEXT_FILE).is_file(),
                lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
