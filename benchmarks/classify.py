@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from evdsearch.errors import InvalidInput
-from training.descriptions.data import descriptions_by_entity, load_templates, open_split, read_jsonl
-from training.descriptions.zeroshot import accuracy, class_embeddings, fill_templates, predict, with_name
+from evdsearch.evaluation.classification import descriptions_by_entity, load_templates, open_split, read_jsonl
+from evdsearch.evaluation.zeroshot import accuracy, class_embeddings, fill_templates, predict, with_name
 
 BUILTIN_SETS = ("classname", "templates")
 
@@ -61,7 +61,7 @@ def set_texts(spec: str, classes: list[str], top: int | None,
 def run_classify(cfg: ClassifyConfig) -> dict[str, Any]:
     """Accuracy per set, overall and (shapes world) on seen / unseen classes."""
     from evdsearch.clip_models import load_clip
-    from training.descriptions.data import image_embeddings, set_threads
+    from evdsearch.evaluation.classification import image_embeddings, set_threads
 
     set_threads(cfg.threads)
     started = time.perf_counter()
@@ -86,7 +86,7 @@ def run_classify(cfg: ClassifyConfig) -> dict[str, Any]:
 
 
 def report_tables(result: dict[str, Any]) -> list[Any]:
-    from benchmarks.plots import Table, fmt
+    from evdsearch.plots import Table, fmt
 
     has_seen = any("seen" in r for r in result["rows"])
     header = ["set", "accuracy %"] + (["seen %", "unseen %"] if has_seen else []) + ["texts", "classes described"]
@@ -98,7 +98,7 @@ def report_tables(result: dict[str, Any]) -> list[Any]:
 
 
 def bar_plot(result: dict[str, Any]) -> Any:
-    from benchmarks.plots import new_figure
+    from evdsearch.plots import new_figure
 
     fig, (ax,) = new_figure(width=max(6.0, 1.0 * len(result["rows"])))
     labels = [r["set"] for r in result["rows"]]

@@ -27,9 +27,9 @@ def register(tree: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.classify import ClassifyConfig, bar_plot, report_tables, run_classify
-    from benchmarks.plots import print_report, write_bundle
+    from evdsearch.benchmarks.classify import ClassifyConfig, bar_plot, report_tables, run_classify
     from evdsearch.errors import InvalidInput
+    from evdsearch.plots import print_report, write_bundle
 
     sets = tuple(s.strip() for s in args.descriptions.split(",") if s.strip())
     if not sets:

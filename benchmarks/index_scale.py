@@ -180,7 +180,7 @@ def rss_mb() -> float | None:
 
 
 def serialized_mb(index: Any) -> float:
-    from indexer import faiss_backend
+    from evdsearch.indexer import faiss_backend
 
     with tempfile.TemporaryDirectory(prefix="evd-index-scale-") as tmp:
         path = Path(tmp) / "index.faiss"
@@ -194,7 +194,7 @@ def is_gpu_index(index: Any) -> bool:
 
 def _measure_points(cpu_index: Any, device: str, queries: np.ndarray, truth: np.ndarray,
                     cfg: IndexScaleConfig) -> list[Point]:
-    from indexer import faiss_backend
+    from evdsearch.indexer import faiss_backend
 
     points = []
     for params in operating_points(cpu_index, cfg):
@@ -217,7 +217,7 @@ def gpu_refusal(factory: str, dim: int) -> str:
     """
     import logging
 
-    from indexer import faiss_backend
+    from evdsearch.indexer import faiss_backend
 
     reasons: list[str] = []
     handler = logging.Handler(logging.INFO)
@@ -237,7 +237,7 @@ def gpu_refusal(factory: str, dim: int) -> str:
 def bench_factory(factory: str, device: str, base: np.ndarray, queries: np.ndarray, truth: np.ndarray,
                   cfg: IndexScaleConfig) -> FactoryResult:
     """Build `factory` over `base` on `device` (cpu | gpu) and measure every operating point."""
-    from indexer import faiss_backend
+    from evdsearch.indexer import faiss_backend
 
     result = FactoryResult(factory, device)
     if device == "gpu" and (refusal := gpu_refusal(factory, base.shape[1])):
@@ -260,7 +260,7 @@ def environment() -> dict[str, Any]:
 
     import faiss
 
-    from indexer import faiss_backend
+    from evdsearch.indexer import faiss_backend
 
     env: dict[str, Any] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                            "faiss": getattr(faiss, "__version__", "?"), "omp_threads": faiss.omp_get_max_threads(),
@@ -280,7 +280,7 @@ def devices_for(requested: str) -> list[str]:
     GPU first because it is the quick part: a run cut off during a slow CPU build still has both devices.
     """
     from evdsearch.errors import InvalidInput
-    from indexer import faiss_backend
+    from evdsearch.indexer import faiss_backend
 
     if requested not in ("cpu", "gpu", "auto"):
         raise InvalidInput(f"--device must be cpu, gpu or auto, not {requested!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from benchmarks.plots import Table, fmt, new_figure
+from evdsearch.plots import Table, fmt, new_figure
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -13,7 +13,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def register(tree: Any) -> None:
-    from benchmarks.index_scale import DEFAULT_FACTORIES
+    from evdsearch.benchmarks.index_scale import DEFAULT_FACTORIES
 
     p = tree.add("bench", "index-scale", "build time, size, QPS and recall@10 of FAISS index types at scale")
     p.add_argument("--n", type=int, default=1_000_000, help="database vectors (default 1000000)")
@@ -41,7 +41,7 @@ def register(tree: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from benchmarks.index_scale import IndexScaleConfig
+    from evdsearch.benchmarks.index_scale import IndexScaleConfig
 
     factories = args.factory or [f.strip() for f in args.factories.split(";") if f.strip()]
     return IndexScaleConfig(n=args.n, dim=args.dim, queries=args.queries, factories=tuple(factories),
@@ -114,8 +114,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.index_scale import run_index_scale
-    from benchmarks.plots import print_report, write_bundle
+    from evdsearch.benchmarks.index_scale import run_index_scale
+    from evdsearch.plots import print_report, write_bundle
 
     def save(partial: dict[str, Any]) -> dict:
         return write_bundle(args.out, args.stem, partial, markdown(partial), plot(partial))

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from benchmarks.plots import Table, fmt, new_figure
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.plots import Table, fmt, new_figure
 
 
 def register(tree: Any) -> None:
@@ -61,8 +61,8 @@ def plot(result: dict[str, Any]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.indexing_throughput import IndexingBenchConfig, run_indexing_bench
-    from benchmarks.plots import print_report, write_bundle
+    from evdsearch.benchmarks.indexing_throughput import IndexingBenchConfig, run_indexing_bench
+    from evdsearch.plots import print_report, write_bundle
 
     cfg = IndexingBenchConfig(images=Path(args.images), model=args.model, pretrained=args.pretrained,
                               batch_size=args.batch_size, workers=args.workers, device=args.device,

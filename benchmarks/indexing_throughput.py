@@ -35,7 +35,7 @@ def _count_images(folder: Path) -> int:
 def run_ours(cfg: IndexingBenchConfig) -> dict[str, Any]:
     """Our indexer end to end (decode, embed, FAISS Flat, write); model loading timed apart."""
     from evdsearch.clip_models import load_clip
-    from indexer.build import IndexBuildConfig, build_index
+    from evdsearch.indexer.build import IndexBuildConfig, build_index
 
     start = time.perf_counter()
     clip = load_clip(cfg.model, cfg.pretrained, cfg.device)

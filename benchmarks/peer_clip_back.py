@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.serve_load import CallResult, split_address
+from evdsearch.benchmarks.serve_load import CallResult, split_address
 from evdsearch.errors import InvalidInput
 
 # clip-back hard-codes app.run(host="0.0.0.0"); this launcher pins Flask to loopback before starting it.

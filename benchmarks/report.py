@@ -52,7 +52,7 @@ def rich_table(result: dict[str, Any]) -> Any:
 
 def plot(result: dict[str, Any], path: str | Path) -> Path:
     """Grouped bars: text->image R@1 per caption subset (all + each kind), one bar per mode."""
-    from benchmarks.plots import new_figure, save_figure
+    from evdsearch.plots import new_figure, save_figure
 
     modes = list(result["modes"])
     subsets = ["all"] + list(next(iter(result["modes"].values()))["by_kind"])

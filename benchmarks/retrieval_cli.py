@@ -2,7 +2,7 @@
 
 Given one rewriter it reports every mode of one model. Given several (`--rewriter` repeated,
 `[LABEL=]SPEC`), a `--finetuned-model` or `--out`, it writes one comparison table instead, a row per
-(model, mode, rewriter), through training.rewriter.evaluate (Markdown + JSON + bar plot in --out).
+(model, mode, rewriter), through evdsearch.evaluation.rewriters (Markdown + JSON + bar plot in --out).
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ def is_comparison(args: argparse.Namespace) -> bool:
 
 
 def comparison_from_args(args: argparse.Namespace) -> Any:
-    """Flags -> training.rewriter.evaluate.EvalConfig with explicit rows (the comparison form)."""
+    """Flags -> evdsearch.evaluation.rewriters.EvalConfig with explicit rows (the comparison form)."""
     from evdsearch.errors import InvalidInput
-    from training.rewriter.evaluate import EvalConfig, Setting
+    from evdsearch.evaluation.rewriters import EvalConfig, Setting
 
     cfg = config_from_args(args)
     if not args.out:
@@ -89,8 +89,8 @@ def comparison_from_args(args: argparse.Namespace) -> Any:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """Flags -> RetrievalConfig (the first --rewriter when several are given)."""
-    from benchmarks.retrieval import RetrievalConfig
     from evdsearch.errors import InvalidInput
+    from evdsearch.evaluation.retrieval import RetrievalConfig
 
     name, data = ("", args.data) if args.data else args.dataset
     if name and name not in DATASET_NAMES:
@@ -109,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from benchmarks.report import markdown, plot, rich_table
-    from benchmarks.retrieval import run_retrieval
     from evdsearch.atomic import write_json_atomic, write_text_atomic
+    from evdsearch.benchmarks.report import markdown, plot, rich_table
+    from evdsearch.evaluation.retrieval import run_retrieval
 
     if is_comparison(args):
-        from training.rewriter.evaluate import evaluate
-        from training.rewriter.evaluate import markdown as table
+        from evdsearch.evaluation.rewriters import evaluate
+        from evdsearch.evaluation.rewriters import markdown as table
 
         print(table(evaluate(comparison_from_args(args))))
         print(f"report: {args.out}/rewriter_results.md (.json, .png)")

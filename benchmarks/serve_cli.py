@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from benchmarks.plots import Table, fmt, new_figure
+from evdsearch.plots import Table, fmt, new_figure
 
 STAGES = ("rewrite", "encode", "search", "hydrate")
 OURS, PEER = "evdsearch", "clip-back"  # server labels in rows and tables
@@ -54,8 +54,8 @@ def _levels(text: str) -> list[int]:
 
 def _clip_back_target(args: argparse.Namespace, address: str) -> tuple[Any, dict[str, Any]]:
     """(Target, server info) for a clip-back at `address`; its one mode is the plain query (no rewriting)."""
-    from benchmarks.peer_clip_back import http_caller, server_info
-    from benchmarks.serve_load import Target
+    from evdsearch.benchmarks.peer_clip_back import http_caller, server_info
+    from evdsearch.benchmarks.serve_load import Target
 
     def make(mode: str) -> Any:
         return http_caller(address, k=args.k, indice_name=args.indice_name, timeout_s=args.timeout)
@@ -65,7 +65,7 @@ def _clip_back_target(args: argparse.Namespace, address: str) -> tuple[Any, dict
 
 def _grpc_target(args: argparse.Namespace, modes: list[str]) -> tuple[Any, dict[str, Any]]:
     """(Target, Info RPC) for the evdsearch server at --server."""
-    from benchmarks import serve_load
+    from evdsearch.benchmarks import serve_load
 
     serve_load.wait_for_grpc(args.server, timeout_s=args.timeout)
 
@@ -81,8 +81,8 @@ def grpc_info(address: str, timeout_s: float) -> dict[str, Any]:
     import grpc
     from google.protobuf.json_format import MessageToDict
 
-    from proto.evdsearch.v1 import search_pb2 as pb
-    from proto.evdsearch.v1 import search_pb2_grpc
+    from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+    from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
     with grpc.insecure_channel(address) as channel:
         info = search_pb2_grpc.SearchServiceStub(channel).Info(pb.InfoRequest(), timeout=timeout_s)
@@ -91,7 +91,7 @@ def grpc_info(address: str, timeout_s: float) -> dict[str, Any]:
 
 def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     """Flags -> the result dict (config, server info, one row per mode x concurrency)."""
-    from benchmarks import serve_load
+    from evdsearch.benchmarks import serve_load
     from evdsearch.errors import InvalidInput
 
     serve_load.check_target(args.server, args.allow_remote)
@@ -118,7 +118,7 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
               "queries": len(queries), "channels": args.channels}
     result = {"benchmark": "serve", "config": config, "server_info": info, "results": rows}
     if args.peer:
-        from benchmarks.serve_compare import compare
+        from evdsearch.benchmarks.serve_compare import compare
 
         result["peer_info"] = peer_info
         result["comparison"] = compare(rows, OURS, PEER)
@@ -190,7 +190,7 @@ def _errors(row: dict[str, Any]) -> str:
 def plot(result: dict[str, Any]) -> Any:
     """QPS and p50/p99 latency vs concurrency per server and mode (medians over rounds), plus the stage
     breakdown at the lowest concurrency."""
-    from benchmarks.serve_compare import cells
+    from evdsearch.benchmarks.serve_compare import cells
 
     rows = result["results"]
     has_stages = any(r["stages_ms"] for r in rows)
@@ -233,7 +233,7 @@ def _stage_bars(stage_ax: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.plots import print_report, write_bundle
+    from evdsearch.plots import print_report, write_bundle
 
     result = run_benchmark(args)
     md = "\n".join(t.markdown() for t in tables(result))

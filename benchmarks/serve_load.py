@@ -142,8 +142,8 @@ def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, time
 
     import grpc
 
-    from proto.evdsearch.v1 import search_pb2 as pb
-    from proto.evdsearch.v1 import search_pb2_grpc
+    from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+    from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
     modes = {"fused": pb.MODE_FUSED, "original": pb.MODE_ORIGINAL, "rewritten": pb.MODE_REWRITTEN}
     if mode not in modes:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # indexer.kb imports lmdb; keep `import engine.api` light
-    from indexer.kb import Description
+    from evdsearch.indexer.kb import Description
 
 MODES = ("fused", "original", "rewritten")  # how hits are scored; see SearchRequest.mode
 TIMING_STAGES = ("rewrite", "encode", "search", "hydrate")  # keys of Explanation.timings_ms

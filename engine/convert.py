@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from engine.api import (
+from evdsearch.engine.api import (
     EngineInfo,
     EntityMention,
     RewriteResult,
     SearchRequest,
     SearchResponse,
 )
-from proto.evdsearch.v1 import search_pb2 as pb
+from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 
 DEFAULT_K = 10  # when a request leaves k unset
 MODE_FROM_PROTO = {pb.MODE_UNSPECIFIED: "fused", pb.MODE_FUSED: "fused", pb.MODE_ORIGINAL: "original",

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.api import RewriteResult
-from engine.validation import Query
+from evdsearch.engine.api import RewriteResult
+from evdsearch.engine.validation import Query
 
 
 def encode_queries(clip: Any, queries: list[Query], rewrites: list[RewriteResult | None]) -> tuple[np.ndarray, np.ndarray]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from engine.api import EntityMention
+from evdsearch.engine.api import EntityMention
 
 _WORD_RE = re.compile(r"\S+")  # whitespace-separated words; normalisation strips their punctuation
 
 
 def _default_normalizer() -> Callable[[str], str]:
-    from indexer.kb import normalize_entity  # lmdb-backed module, imported only when needed
+    from evdsearch.indexer.kb import normalize_entity  # lmdb-backed module, imported only when needed
 
     return normalize_entity
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from engine.api import EngineConfig
+from evdsearch.engine.api import EngineConfig
 from evdsearch.errors import IncompatibleArtifact, ModelUnavailable, NotFound
 
 _log = logging.getLogger(__name__)
@@ -29,10 +29,10 @@ def load_index_clip(config: EngineConfig, manifest: Any) -> Any:
 
 def open_parts(config: EngineConfig) -> tuple[Any, Any, Any, Any]:
     """(IndexStore, LoadedClip, KnowledgeBase | None, Rewriter); a CLIP that does not fit the index is refused."""
-    from engine.onnx_clip_text import with_text_encoder
-    from engine.rewriters import create_rewriter
-    from indexer.kb import KnowledgeBase
-    from indexer.store import IndexStore
+    from evdsearch.engine.onnx_clip_text import with_text_encoder
+    from evdsearch.engine.rewriters import create_rewriter
+    from evdsearch.indexer.kb import KnowledgeBase
+    from evdsearch.indexer.store import IndexStore
 
     store = IndexStore.open(config.index_dir, device=config.device)
     clip = load_index_clip(config, store.manifest)

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.rewriters.onnx_seq2seq import make_session
+from evdsearch.artifacts import CLIP_ONNX_DIR as EXPORT_DIR
+from evdsearch.artifacts import CLIP_TEXT_FILE as TEXT_FILE
+from evdsearch.artifacts import CLIP_TEXT_META as META_FILE
+from evdsearch.engine.rewriters.onnx_seq2seq import make_session
 
-TEXT_FILE = "clip_text.onnx"  # written by `evdsearch train export-onnx --clip CKPT`
-META_FILE = "clip_text.json"  # {"clip": identity, "context_length", "opset"}
-EXPORT_DIR = "onnx"  # the export's default place inside a checkpoint folder
 TEXT_ENCODERS = ("auto", "torch", "onnx")
 
 _log = logging.getLogger(__name__)

@@ -7,12 +7,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.api import RewriteResult
-from engine.entities import EntityMatcher, distinct_entities
-from engine.rewriters.base import Rewriter
+from evdsearch.engine.api import RewriteResult
+from evdsearch.engine.entities import EntityMatcher, distinct_entities
+from evdsearch.engine.rewriters.base import Rewriter
 
 if TYPE_CHECKING:
-    from indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb import KnowledgeBase
 
 
 class LRUCache:

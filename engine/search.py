@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.api import (
+from evdsearch.engine.api import (
     DeadlineExceeded,
     EngineConfig,
     EngineInfo,
@@ -17,16 +17,16 @@ from engine.api import (
     SearchRequest,
     SearchResponse,
 )
-from engine.encoding import encode_queries
-from engine.fusion import fuse_queries
-from engine.hydrate import hydrate_hits
-from engine.rewriting import QueryRewriter
-from engine.validation import Query, check_batch, check_text
+from evdsearch.engine.encoding import encode_queries
+from evdsearch.engine.fusion import fuse_queries
+from evdsearch.engine.hydrate import hydrate_hits
+from evdsearch.engine.rewriting import QueryRewriter
+from evdsearch.engine.validation import Query, check_batch, check_text
 
 if TYPE_CHECKING:
     from evdsearch.clip_models import LoadedClip
-    from indexer.kb import KnowledgeBase
-    from indexer.store import IndexStore
+    from evdsearch.indexer.kb import KnowledgeBase
+    from evdsearch.indexer.store import IndexStore
 
 
 def check_deadline(deadline: float | None) -> None:
@@ -63,7 +63,7 @@ class SearchEngine:
     @classmethod
     def open(cls, config: EngineConfig) -> SearchEngine:
         """Load the index, the CLIP it was built with (or config.model), the KB and the rewriter."""
-        from engine.loading import open_parts
+        from evdsearch.engine.loading import open_parts
 
         store, clip, kb, rewriter = open_parts(config)
         query_rewriter = QueryRewriter(kb, rewriter, max_descriptions=config.max_descriptions,

@@ -67,7 +67,7 @@ def _example_query(engine: Any) -> str:
 
 
 def _text_encoder_name(engine: Any) -> str:
-    from engine.onnx_clip_text import ClipWithOnnxText
+    from evdsearch.engine.onnx_clip_text import ClipWithOnnxText
 
     return "onnxruntime" if isinstance(engine.clip, ClipWithOnnxText) else "torch"
 
@@ -89,10 +89,10 @@ def _wait_for_signal() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.api import EngineConfig
-    from engine.search import SearchEngine
-    from engine.server import build_server
-    from engine.validation import check_alpha
+    from evdsearch.engine.api import EngineConfig
+    from evdsearch.engine.search import SearchEngine
+    from evdsearch.engine.server import build_server
+    from evdsearch.engine.validation import check_alpha
     from evdsearch.errors import InvalidInput
 
     if args.workers < 1:

@@ -10,9 +10,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from engine.servicer import SearchServicer
+from evdsearch.engine.servicer import SearchServicer
 from evdsearch.errors import UserError
-from proto.evdsearch.v1 import search_pb2, search_pb2_grpc
+from evdsearch.proto.evdsearch.v1 import search_pb2, search_pb2_grpc
 
 SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name  # evdsearch.v1.SearchService
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # room for a large image query or a 256-request batch

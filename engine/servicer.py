@@ -9,12 +9,12 @@ from typing import TypeVar
 
 import grpc
 
-from engine import convert
-from engine.api import DeadlineExceeded
-from engine.search import SearchEngine
+from evdsearch.engine import convert
+from evdsearch.engine.api import DeadlineExceeded
+from evdsearch.engine.search import SearchEngine
 from evdsearch.errors import InvalidInput, NotFound, UserError
-from proto.evdsearch.v1 import search_pb2 as pb
-from proto.evdsearch.v1 import search_pb2_grpc
+from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")

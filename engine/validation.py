@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.api import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_K, MAX_QUERY_CHARS, MODES, SearchRequest
+from evdsearch.engine.api import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_K, MAX_QUERY_CHARS, MODES, SearchRequest
 from evdsearch.errors import InvalidInput
 
 

@@ -71,7 +71,8 @@ def run_quickstart(args: argparse.Namespace) -> int:
         clip_args += ["--steps", str(args.steps)]
     _stage("train the tiny CLIP", (layout.clip / "open_clip_config.json").is_file(), lambda: cli(clip_args))
     if _can_export_onnx():
-        from engine.onnx_clip_text import EXPORT_DIR, TEXT_FILE
+        from evdsearch.artifacts import CLIP_ONNX_DIR as EXPORT_DIR
+        from evdsearch.artifacts import CLIP_TEXT_FILE as TEXT_FILE
 
         _stage("export the CLIP text tower to ONNX (the server's fast text encoder)",
                (layout.clip / EXPORT_DIR / TEXT_FILE).is_file(),

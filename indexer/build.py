@@ -12,9 +12,9 @@ import numpy as np
 from evdsearch.atomic import atomic_directory
 from evdsearch.clip_models import LoadedClip, load_clip
 from evdsearch.errors import InvalidInput, UserError
-from indexer import faiss_backend
-from indexer.embed import embed_images
-from indexer.manifest import (
+from evdsearch.indexer import faiss_backend
+from evdsearch.indexer.embed import embed_images
+from evdsearch.indexer.manifest import (
     EMBEDDINGS_FILE,
     INDEX_FILE,
     ITEMS_FILE,
@@ -24,7 +24,7 @@ from indexer.manifest import (
     now_utc,
     write_manifest,
 )
-from indexer.sources import ImageRecord, collect_images
+from evdsearch.indexer.sources import ImageRecord, collect_images
 
 
 @dataclass

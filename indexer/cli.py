@@ -11,7 +11,7 @@ SHOW_SKIPPED = 10  # skipped files listed in the summary; the manifest has all o
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from indexer.build import IndexBuildConfig, build_index
+    from evdsearch.indexer.build import IndexBuildConfig, build_index
 
     cfg = IndexBuildConfig(
         source=Path(args.source), out=Path(args.out), model=args.model, pretrained=args.pretrained,

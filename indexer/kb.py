@@ -17,8 +17,8 @@ from typing import Any
 import lmdb
 
 from evdsearch.errors import IncompatibleArtifact, NotFound, UserError
-from indexer.entity_names import NORMALIZER_VERSION, normalize_entity
-from indexer.kb_records import KBRecord, validate_record
+from evdsearch.indexer.entity_names import NORMALIZER_VERSION, normalize_entity
+from evdsearch.indexer.kb_records import KBRecord, validate_record
 
 __all__ = ["Description", "ImportReport", "KBStats", "KnowledgeBase", "normalize_entity"]
 

@@ -13,8 +13,8 @@ from evdsearch.errors import NotFound
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from indexer.kb import KnowledgeBase
-    from indexer.kb_records import read_import_file
+    from evdsearch.indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb_records import read_import_file
 
     records = read_import_file(args.file)  # every line is checked before the KB is touched
     with KnowledgeBase.open(args.kb, readonly=False) as kb:
@@ -39,7 +39,7 @@ def _format_table(rows: list[tuple[str, ...]], header: tuple[str, ...], wrap: in
 
 
 def run_get(args: argparse.Namespace) -> int:
-    from indexer.kb import KnowledgeBase, normalize_entity
+    from evdsearch.indexer.kb import KnowledgeBase, normalize_entity
 
     with KnowledgeBase.open(args.kb) as kb:
         descriptions = kb.get(args.entity)
@@ -59,7 +59,7 @@ def run_get(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb import KnowledgeBase
 
     with KnowledgeBase.open(args.kb) as kb:
         stats = kb.stats()
@@ -77,7 +77,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from evdsearch.atomic import write_text_atomic
-    from indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb import KnowledgeBase
 
     with KnowledgeBase.open(args.kb) as kb:
         lines = [json.dumps(rec, ensure_ascii=False) + "\n" for rec in kb.export()]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.errors import InvalidInput, NotFound
-from indexer.entity_names import display_name, normalize_entity
+from evdsearch.indexer.entity_names import display_name, normalize_entity
 
 MAX_KEY_BYTES = 500  # LMDB's key limit is 511 bytes; normalised entity names are the keys
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from evdsearch.clip_models import ClipIdentity
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound
-from indexer import faiss_backend
-from indexer.manifest import (
+from evdsearch.indexer import faiss_backend
+from evdsearch.indexer.manifest import (
     DATA_FILES,
     EMBEDDINGS_FILE,
     INDEX_FILE,

@@ -1,7 +1,8 @@
 """Regenerate the committed gRPC Python modules from proto/*.proto; `--check` fails when they are stale.
 
-Run from anywhere: `python scripts/gen_proto.py [--check]`. protoc runs from the repository root with
-`-I.`, so generated imports read `from proto.evdsearch.v1 import search_pb2`.
+Run from anywhere: `python scripts/gen_proto.py [--check]`. proto/ installs as `evdsearch.proto`, so protoc
+runs over a scratch tree that places proto/ at evdsearch/proto/: generated imports then read
+`from evdsearch.proto.evdsearch.v1 import search_pb2` without editing protoc's output.
 """
 
 from __future__ import annotations
@@ -24,17 +25,28 @@ def generated_files(proto: str) -> list[str]:
     return [stem + suffix for suffix in SUFFIXES]
 
 
+NAMESPACE = "evdsearch"  # the installed package that proto/ lives under
+
+
 def run_protoc(src_root: Path, out_root: Path) -> None:
-    """`python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. PROTO`."""
+    """protoc over `NAMESPACE/PROTO` in a scratch tree; the generated files land at `out_root/PROTO`'s stem."""
     import grpc_tools
     from grpc_tools import protoc
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"  # google/protobuf/*.proto
-    for proto in PROTOS:
-        args = ["grpc_tools.protoc", f"-I{src_root}", f"-I{well_known}", f"--python_out={out_root}",
-                f"--pyi_out={out_root}", f"--grpc_python_out={out_root}", str(src_root / proto)]
-        if protoc.main(args) != 0:
-            raise SystemExit(f"gen_proto: protoc failed on {proto}")
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        for proto in PROTOS:
+            (scratch / NAMESPACE / proto).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src_root / proto, scratch / NAMESPACE / proto)
+        for proto in PROTOS:
+            args = ["grpc_tools.protoc", f"-I{scratch}", f"-I{well_known}", f"--python_out={scratch}",
+                    f"--pyi_out={scratch}", f"--grpc_python_out={scratch}", str(scratch / NAMESPACE / proto)]
+            if protoc.main(args) != 0:
+                raise SystemExit(f"gen_proto: protoc failed on {proto}")
+            for rel in generated_files(proto):
+                (out_root / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(scratch / NAMESPACE / rel, out_root / rel)
 
 
 def check() -> int:

@@ -25,7 +25,7 @@ def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small shapes world (64 / 16 / 32 images, 2 / 1 / 1 classification images per entity)."""
-    from training.shapes_world.generate import WorldConfig, make_world
+    from evdsearch.training.shapes_world.generate import WorldConfig, make_world
 
     out = tmp_path_factory.mktemp("tiny_world") / "world"
     return make_world(WorldConfig(out=out, seed=0, n_train=64, n_val=16, n_test=32,

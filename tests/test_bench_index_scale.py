@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.index_scale import IndexScaleConfig, devices_for, make_dataset
+from evdsearch.benchmarks.index_scale import IndexScaleConfig, devices_for, make_dataset
 from evdsearch.cli import main
 from evdsearch.errors import InvalidInput
 

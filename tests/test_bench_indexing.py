@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_engine_support import write_images
 
-from benchmarks.indexing_throughput import peer_model_spec
+from evdsearch.benchmarks.indexing_throughput import peer_model_spec
 from evdsearch.cli import main
 from evdsearch.errors import InvalidInput
 

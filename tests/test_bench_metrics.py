@@ -8,9 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks.index_scale import exact_topk, qps, recall_at_k
-from benchmarks.plots import Table, fmt
-from benchmarks.serve_load import (
+from evdsearch.benchmarks.index_scale import exact_topk, qps, recall_at_k
+from evdsearch.benchmarks.serve_load import (
     CallResult,
     Sample,
     check_target,
@@ -20,6 +19,7 @@ from benchmarks.serve_load import (
     throughput,
 )
 from evdsearch.errors import InvalidInput
+from evdsearch.plots import Table, fmt
 
 
 def test_percentiles_interpolate_linearly() -> None:

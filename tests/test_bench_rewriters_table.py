@@ -11,7 +11,7 @@ from test_clip_train import make_toy_karpathy
 
 def test_bench_retrieval_compares_rewriters(tiny_clip_dir: Path, tmp_path: Path, capsys) -> None:
     from evdsearch.cli import main
-    from indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb import KnowledgeBase
 
     data = tmp_path / "toy"
     make_toy_karpathy(data, {"train": 1, "test": 2})
@@ -38,7 +38,7 @@ def test_bench_retrieval_compares_rewriters(tiny_clip_dir: Path, tmp_path: Path,
 
 
 def test_comparison_needs_out(tiny_clip_dir: Path) -> None:
-    from benchmarks.retrieval_cli import comparison_from_args
+    from evdsearch.benchmarks.retrieval_cli import comparison_from_args
     from evdsearch.cli import build_parser
     from evdsearch.errors import InvalidInput
 
@@ -49,7 +49,7 @@ def test_comparison_needs_out(tiny_clip_dir: Path) -> None:
 
 
 def test_one_rewriter_keeps_the_one_model_report(tiny_clip_dir: Path) -> None:
-    from benchmarks.retrieval_cli import comparison_from_args, config_from_args, is_comparison
+    from evdsearch.benchmarks.retrieval_cli import comparison_from_args, config_from_args, is_comparison
     from evdsearch.cli import build_parser
 
     base = ["bench", "retrieval", "--data", "d", "--model", str(tiny_clip_dir), "--modes", "original,fused",

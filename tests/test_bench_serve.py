@@ -15,7 +15,7 @@ from evdsearch.cli import main
 
 @pytest.fixture(scope="module")
 def server_address(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> str:
-    from engine.server import build_server
+    from evdsearch.engine.server import build_server
 
     root = tmp_path_factory.mktemp("bench_serve")
     with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine:
@@ -121,7 +121,7 @@ def test_bench_serve_peer_flag_mixups_are_one_line(capsys: pytest.CaptureFixture
 
 
 def test_comparison_takes_medians_over_rounds() -> None:
-    from benchmarks.serve_compare import compare
+    from evdsearch.benchmarks.serve_compare import compare
 
     def row(server: str, mode: str, level: int, qps: float, p50: float, errors: int = 0) -> dict:
         return {"server": server, "mode": mode, "concurrency": level, "qps": qps, "errors": errors,

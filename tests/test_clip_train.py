@@ -49,7 +49,7 @@ def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cfg(data: Path, out: Path, **kw):
-    from training.clip.config import ClipTrainConfig
+    from evdsearch.training.clip.config import ClipTrainConfig
 
     base = dict(data=str(data), out=str(out), model="evd-tiny", steps=12, batch_size=16, lr=5e-4, warmup=2,
                 device="cpu", save_every=0, num_workers=1)
@@ -61,7 +61,7 @@ def test_training_reduces_loss_and_loads_back(toy_data: Path, tmp_path: Path) ->
     import open_clip
     import torch
 
-    from training.clip.train import train_clip
+    from evdsearch.training.clip.train import train_clip
 
     seen: list[str] = []
 
@@ -85,8 +85,8 @@ def test_training_reduces_loss_and_loads_back(toy_data: Path, tmp_path: Path) ->
 def test_resume_continues_from_saved_step(toy_data: Path, tmp_path: Path) -> None:
     import torch
 
-    from training.clip.state import TRAIN_STATE
-    from training.clip.train import train_clip
+    from evdsearch.training.clip.state import TRAIN_STATE
+    from evdsearch.training.clip.train import train_clip
 
     out = tmp_path / "ckpt"
     train_clip(_cfg(toy_data, out, steps=4, save_every=2))
@@ -104,7 +104,7 @@ def test_resume_continues_from_saved_step(toy_data: Path, tmp_path: Path) -> Non
 def test_resume_matches_uninterrupted_run(toy_data: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from training.clip.train import train_clip
+    from evdsearch.training.clip.train import train_clip
 
     calls = []
 
@@ -136,8 +136,8 @@ def test_cli_offline_hub_tag_fails_in_one_line(toy_data: Path, tmp_path: Path, m
 
 def test_cli_fills_tiny_recipe_defaults() -> None:
     from evdsearch.cli import build_parser
-    from training.clip.cli import config_from_args
-    from training.clip.config import RECIPES
+    from evdsearch.training.clip.cli import config_from_args
+    from evdsearch.training.clip.config import RECIPES
 
     args = build_parser().parse_args(["train", "clip", "--data", "d", "--out", "o", "--model", "evd-tiny"])
     cfg = config_from_args(args)

@@ -11,8 +11,8 @@ from test_demo_support import QUERY, build_parts, launch_app, local_backend
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from engine.demo.grpc_backend import GrpcBackend  # noqa: E402
-from engine.server import build_server  # noqa: E402
+from evdsearch.demo.grpc_backend import GrpcBackend  # noqa: E402
+from evdsearch.engine.server import build_server  # noqa: E402
 
 # gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
@@ -107,7 +107,7 @@ def test_app_over_grpc_reports_server_errors(local: Any) -> None:
 
 
 def test_hits_whose_images_live_elsewhere_show_placeholders_and_a_warning() -> None:
-    from engine.demo.handlers import show
+    from evdsearch.demo.handlers import show
 
     hit = {"rank": 1, "id": 0, "uri": "/on/the/server/0.png", "score": 0.5, "original_score": 0.4,
            "rewritten_score": 0.6, "captions": ["a red disc"]}

@@ -16,7 +16,7 @@ from test_demo_support import build_parts, free_port
 import evdsearch.cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
-MY_VERBS = ("engine.demo_cli",)
+MY_VERBS = ("evdsearch.demo.cli",)
 CLI = f"import sys, evdsearch.cli as c; c.COMMAND_MODULES = {MY_VERBS!r}; sys.exit(c.main(sys.argv[1:]))"
 
 
@@ -71,8 +71,8 @@ def test_busy_port_is_one_line(evd, parts: tuple[Path, Path]) -> None:  # noqa: 
 
 
 def test_importing_the_demo_seam_leaves_gradio_out() -> None:
-    code = ("import sys, engine, engine.demo_cli, engine.demo.backend, engine.demo.results, engine.demo.render, "
-            "engine.demo.examples; print('gradio' in sys.modules)")
+    code = ("import sys, evdsearch.engine, evdsearch.demo.cli, evdsearch.demo.backend, evdsearch.demo.results, evdsearch.demo.render, "
+            "evdsearch.demo.examples; print('gradio' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -103,7 +103,7 @@ def test_demo_serves_the_page_and_stops_on_sigterm(parts: tuple[Path, Path]) -> 
 
 
 def test_description_options_reach_the_engine(parts: tuple[Path, Path]) -> None:
-    from engine.demo_cli import open_backend
+    from evdsearch.demo.cli import open_backend
 
     index, kb = parts
     args = cli.build_parser().parse_args(["demo", "--index", str(index), "--kb", str(kb), "--device", "cpu",

@@ -9,12 +9,12 @@ import pytest
 from test_demo_support import QUERY, build_parts, local_backend
 from test_engine_support import png_bytes
 
-from engine.demo import render
-from engine.demo.examples import SHAPES_EXAMPLES, example_queries
-from engine.demo.grpc_backend import GrpcBackend
-from engine.demo.results import run_query
-from engine.search_cli import ServerUnreachable
-from engine.server import RunningServer, build_server
+from evdsearch.client.search_cli import ServerUnreachable
+from evdsearch.demo import render
+from evdsearch.demo.examples import SHAPES_EXAMPLES, example_queries
+from evdsearch.demo.grpc_backend import GrpcBackend
+from evdsearch.demo.results import run_query
+from evdsearch.engine.server import RunningServer, build_server
 from evdsearch.errors import InvalidInput
 
 

@@ -23,8 +23,8 @@ def build_parts(root: Path, clip_dir: Path) -> tuple[Path, Path]:
 
 
 def local_backend(index_dir: Path, kb_dir: Path | None) -> Any:
-    from engine.api import EngineConfig
-    from engine.demo.backend import LocalBackend
+    from evdsearch.demo.backend import LocalBackend
+    from evdsearch.engine.api import EngineConfig
 
     return LocalBackend.open(EngineConfig(index_dir=str(index_dir), kb_dir=str(kb_dir) if kb_dir else None,
                                           device="cpu"))
@@ -38,7 +38,7 @@ def free_port() -> int:
 
 def launch_app(backend: Any, k: int = 8) -> tuple[Any, str]:
     """The demo over `backend`, serving on a free loopback port in this process; close with app.close()."""
-    from engine.demo.app import build_app, launch
+    from evdsearch.demo.app import build_app, launch
 
     app = build_app(backend, k=k)
     return app, launch(app, host="127.0.0.1", port=free_port(), block=False)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.deqr.candidates import EMPTY, Mention, build_candidates, description_subsets
-from training.deqr.scoring import ranking, score_candidates
+from evdsearch.training.deqr.candidates import EMPTY, Mention, build_candidates, description_subsets
+from evdsearch.training.deqr.scoring import ranking, score_candidates
 
 EVIDENCE = {"tomato": ["a red round fruit", "has a green stem"]}
 
@@ -52,8 +52,8 @@ def tiny_world(tmp_path: Path) -> tuple[Path, Path]:
     """Four coloured images with entity captions, and a KB describing the entities."""
     from PIL import Image
 
+    from evdsearch.indexer.kb import KnowledgeBase
     from evdsearch.karpathy import KarpathyDataset, KarpathyImage, Sentence, write_karpathy
-    from indexer.kb import KnowledgeBase
 
     colours = {"zorblax": (220, 30, 30), "quibble": (30, 30, 220), "flarn": (30, 200, 30), "mip": (240, 240, 0)}
     (tmp_path / "images").mkdir()
@@ -73,9 +73,9 @@ def tiny_world(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_build_deqr_ranks_every_caption(tiny_world: tuple[Path, Path], tiny_clip_dir: Path, tmp_path: Path) -> None:
-    from training.deqr.build import build_deqr
-    from training.deqr.config import DeqrConfig
-    from training.deqr.io import read_records, read_stats
+    from evdsearch.training.deqr.build import build_deqr
+    from evdsearch.training.deqr.config import DeqrConfig
+    from evdsearch.training.deqr.io import read_records, read_stats
 
     world, kb = tiny_world
     out = build_deqr(DeqrConfig(data=str(world), kb=str(kb), clip=str(tiny_clip_dir), out=str(tmp_path / "deqr"),

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.classify import ClassifyConfig, run_classify, set_labels, set_texts
-from engine.rewriters.template import TemplateRewriter
-from engine.rewriting import QueryRewriter, choose_descriptions
+from evdsearch.benchmarks.classify import ClassifyConfig, run_classify, set_labels, set_texts
 from evdsearch.cli import main
-from indexer.kb import Description, KnowledgeBase
-from indexer.kb_records import read_import_file
-from training.descriptions.data import load_templates, open_split
+from evdsearch.engine.rewriters.template import TemplateRewriter
+from evdsearch.engine.rewriting import QueryRewriter, choose_descriptions
+from evdsearch.evaluation.classification import load_templates, open_split
+from evdsearch.indexer.kb import Description, KnowledgeBase
+from evdsearch.indexer.kb_records import read_import_file
 
 
 def test_template_files() -> None:
@@ -36,7 +36,7 @@ def test_set_texts_falls_back_to_the_class_name(tmp_path: Path) -> None:
 def test_bench_classify_cli_on_tiny_world(tiny_world: Path, tiny_clip_dir: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     # Two of the 80 templates keep the test in seconds (80 x 95 class prompts through CLIP otherwise).
-    monkeypatch.setattr("benchmarks.classify.load_templates", lambda: load_templates()[:2])
+    monkeypatch.setattr("evdsearch.benchmarks.classify.load_templates", lambda: load_templates()[:2])
     jsonl = tiny_world / "encyclopedia.jsonl"
     code = main(["bench", "classify", "--data", str(tiny_world), "--model", str(tiny_clip_dir),
                  "--descriptions", f"classname,templates,{jsonl}", "--out", str(tmp_path / "out"), "--threads", "1"])

@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from training.descriptions.ex2 import ClipRewarder, EX2Config, clip_reward, completion_text, prompt_rows
+from evdsearch.training.descriptions.ex2 import (
+    ClipRewarder,
+    EX2Config,
+    clip_reward,
+    completion_text,
+    prompt_rows,
+)
 
 
 def test_clip_reward_hand_made() -> None:
@@ -52,7 +58,7 @@ def test_grpo_steps_change_lora_parameters_without_nans(tmp_path) -> None:  # no
     pytest.importorskip("trl")
     import torch
 
-    from training.descriptions.ex2 import grpo_train
+    from evdsearch.training.descriptions.ex2 import grpo_train
 
     torch.set_num_threads(2)
     model, tokenizer = _tiny_lm_and_tokenizer()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.descriptions.ift import ift_scores, selection_weights, text_influence, top_k, zscore
-from training.descriptions.tracin import Checkpoint, residuals, sgd_epochs, tracin
+from evdsearch.training.descriptions.ift import ift_scores, selection_weights, text_influence, top_k, zscore
+from evdsearch.training.descriptions.tracin import Checkpoint, residuals, sgd_epochs, tracin
 
 
 def test_tracin_two_points_equals_hand_computation() -> None:

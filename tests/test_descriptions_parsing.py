@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from training.descriptions.ex2_inspect import Verdict, agreement, breakdown, parse_judge, world_verdict
+from evdsearch.training.descriptions.ex2_inspect import (
+    Verdict,
+    agreement,
+    breakdown,
+    parse_judge,
+    world_verdict,
+)
 
 
 @pytest.mark.parametrize(("answer", "informative", "visual"), [
@@ -51,7 +57,7 @@ def test_world_verdicts() -> None:
 
 
 def test_fudd_answer_split_into_the_two_classes(tmp_path) -> None:  # noqa: ANN001
-    from training.descriptions.fudd import PairCache, ambiguous_sets, needed_pairs, split_contrast
+    from evdsearch.training.descriptions.fudd import PairCache, ambiguous_sets, needed_pairs, split_contrast
 
     assert split_contrast("A lime is small and green, while a tennis ball is fuzzy.") == (
         "A lime is small and green.", "A tennis ball is fuzzy.")
@@ -69,7 +75,7 @@ def test_fudd_answer_split_into_the_two_classes(tmp_path) -> None:  # noqa: ANN0
 def test_fudd_predict_reranks_within_the_ambiguous_set() -> None:
     import numpy as np
 
-    from training.descriptions.fudd import fudd_predict
+    from evdsearch.training.descriptions.fudd import fudd_predict
 
     images = np.array([[1.0, 0.0], [0.0, 1.0]])
     sets = np.array([[0, 1], [0, 1]])  # both images ambiguous between classes 0 and 1
@@ -80,8 +86,8 @@ def test_fudd_predict_reranks_within_the_ambiguous_set() -> None:
 
 
 def test_fudd_pairs_ask_only_for_uncached_pairs_in_batches(tmp_path) -> None:  # noqa: ANN001
-    from training.descriptions.fudd import FuDDConfig, PairCache, describe_pairs
-    from training.llm.base import ChatResult
+    from evdsearch.training.descriptions.fudd import FuDDConfig, PairCache, describe_pairs
+    from evdsearch.training.llm.base import ChatResult
 
     class EchoLLM:
         def __init__(self) -> None:

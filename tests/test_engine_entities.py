@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.entities import EntityMatcher, distinct_entities
-from indexer.kb import normalize_entity
+from evdsearch.engine.entities import EntityMatcher, distinct_entities
+from evdsearch.indexer.kb import normalize_entity
 
 NAMES = ["tomato", "school bus", "red panda", "panda", "stop sign", "t-rex", "new york city", "new york"]
 

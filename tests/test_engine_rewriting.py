@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from test_engine_support import build_kb
 
-from engine.fusion import fuse_queries
-from engine.rewriters import create_rewriter
-from engine.rewriters.none import NoRewriter
-from engine.rewriters.prompt import format_rewriter_input
-from engine.rewriters.template import TemplateRewriter, connect, template_rewrite
-from engine.rewriting import LRUCache, QueryRewriter
+from evdsearch.engine.fusion import fuse_queries
+from evdsearch.engine.rewriters import create_rewriter
+from evdsearch.engine.rewriters.none import NoRewriter
+from evdsearch.engine.rewriters.prompt import format_rewriter_input
+from evdsearch.engine.rewriters.template import TemplateRewriter, connect, template_rewrite
+from evdsearch.engine.rewriting import LRUCache, QueryRewriter
 from evdsearch.errors import InvalidInput
-from indexer.kb import Description, KnowledgeBase
+from evdsearch.indexer.kb import Description, KnowledgeBase
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
-from engine.api import DeadlineExceeded, SearchRequest
-from engine.fusion import fuse_queries
-from engine.search import SearchEngine
+from evdsearch.engine.api import DeadlineExceeded, SearchRequest
+from evdsearch.engine.fusion import fuse_queries
+from evdsearch.engine.search import SearchEngine
 from evdsearch.errors import IncompatibleArtifact, InvalidInput
 
 QUERY = "two tomatoes next to a school bus"

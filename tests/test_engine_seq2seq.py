@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.rewriters import create_rewriter
-from engine.rewriters.prompt import format_rewriter_input
-from engine.rewriters.seq2seq import Seq2SeqRewriter
+from evdsearch.engine.rewriters import create_rewriter
+from evdsearch.engine.rewriters.prompt import format_rewriter_input
+from evdsearch.engine.rewriters.seq2seq import Seq2SeqRewriter
 
 EXAMPLES = [  # (query, evidence, target): the tiny model learns these by heart
     ("a tomato on a table", {"tomato": ["a red round fruit"]}, "a red round fruit on a table"),
@@ -73,8 +73,8 @@ def test_rewrites_follow_the_evidence(t5_dir: Path) -> None:
 
 
 def test_query_rewriter_with_seq2seq(t5_dir: Path, tmp_path: Path) -> None:
-    from engine.rewriting import QueryRewriter
-    from indexer.kb import KnowledgeBase
+    from evdsearch.engine.rewriting import QueryRewriter
+    from evdsearch.indexer.kb import KnowledgeBase
 
     with KnowledgeBase.open(tmp_path / "kb", readonly=False) as kb:
         kb.import_records([{"entity": "tomato", "description": "a red round fruit", "source": "enc", "score": 1.0}])
@@ -84,7 +84,7 @@ def test_query_rewriter_with_seq2seq(t5_dir: Path, tmp_path: Path) -> None:
 
 def test_large_batches_are_generated_in_chunks(t5_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A benchmark hands over thousands of queries at once; they go through generate a chunk at a time."""
-    import engine.rewriters.seq2seq as seq2seq
+    import evdsearch.engine.rewriters.seq2seq as seq2seq
 
     rewriter = Seq2SeqRewriter(t5_dir, device="cpu")
     sizes = []

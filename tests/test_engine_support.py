@@ -41,8 +41,8 @@ def write_images(folder: Path) -> Path:
 
 def build_index(folder: Path, clip_dir: Path, factory: str = "Flat") -> Path:
     """An index of the twelve images, built by the real indexer with the tiny CLIP."""
-    from indexer.build import IndexBuildConfig
-    from indexer.build import build_index as run_build
+    from evdsearch.indexer.build import IndexBuildConfig
+    from evdsearch.indexer.build import build_index as run_build
 
     source = write_images(folder / "data")
     out = folder / "index"
@@ -53,7 +53,7 @@ def build_index(folder: Path, clip_dir: Path, factory: str = "Flat") -> Path:
 
 def build_kb(folder: Path) -> Path:
     """A knowledge base holding KB_RECORDS."""
-    from indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb import KnowledgeBase
 
     with KnowledgeBase.open(folder, readonly=False) as kb:
         kb.import_records(KB_RECORDS)
@@ -62,8 +62,8 @@ def build_kb(folder: Path) -> Path:
 
 def open_engine(index_dir: Path, kb_dir: Path | None, rewriter: str = "template", **overrides):
     """A SearchEngine on CPU over the tiny index and KB."""
-    from engine.api import EngineConfig
-    from engine.search import SearchEngine
+    from evdsearch.engine.api import EngineConfig
+    from evdsearch.engine.search import SearchEngine
 
     config = EngineConfig(index_dir=str(index_dir), kb_dir=str(kb_dir) if kb_dir else None, rewriter=rewriter,
                           device="cpu", **overrides)

@@ -16,11 +16,11 @@ import pytest
 from test_llm_fakeserver import FakeOpenAI
 
 import evdsearch.cli
-from training.evd.store import EvdStore, progress_path
+from evdsearch.training.evd.store import EvdStore, progress_path
 
 REPO = Path(__file__).resolve().parents[1]
 # Runs the real dispatcher with only this verb module, so the test does not depend on other stages.
-RUN_CLI = ("import sys, evdsearch.cli as c; c.COMMAND_MODULES = ('training.evd.cli',); "
+RUN_CLI = ("import sys, evdsearch.cli as c; c.COMMAND_MODULES = ('evdsearch.training.evd.cli',); "
            "sys.exit(c.main(sys.argv[1:]))")
 
 
@@ -43,7 +43,7 @@ def llm_env(monkeypatch: pytest.MonkeyPatch):
     with FakeOpenAI(responder=canned).serve() as fake:
         monkeypatch.setenv("EVDSEARCH_LLM_BASE_URL", fake.url)
         monkeypatch.setenv("EVDSEARCH_LLM_MODEL", "fake-llm")
-        monkeypatch.setattr(evdsearch.cli, "COMMAND_MODULES", ("training.evd.cli",))
+        monkeypatch.setattr(evdsearch.cli, "COMMAND_MODULES", ("evdsearch.training.evd.cli",))
         yield fake
 
 
@@ -74,7 +74,7 @@ def test_generate_writes_importable_records_and_counts_tokens(
     tokens_out = sum(p["completion_tokens"] for p in progress)
     cost = tokens_in / 1000 * 0.5 + tokens_out / 1000 * 1.5
     assert f"tokens this run: {tokens_in} in, {tokens_out} out (cost {cost:.4f})" in stdout
-    kb_records = pytest.importorskip("indexer.kb_records")
+    kb_records = pytest.importorskip("evdsearch.indexer.kb_records")
     assert len(kb_records.read_import_file(out)) == len(records)  # `evdsearch kb import` accepts it as is
 
 

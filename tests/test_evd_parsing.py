@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from evdsearch.errors import InvalidInput
-from training.evd.clean import split_descriptions
-from training.evd.entities import load_entity_file, parse_entity_list
-from training.evd.prompts import resolve_prompts
+from evdsearch.training.evd.clean import split_descriptions
+from evdsearch.training.evd.entities import load_entity_file, parse_entity_list
+from evdsearch.training.evd.prompts import resolve_prompts
 
 CAPTION = "A zebra and two dogs play with a red ball near the old lighthouse."
 

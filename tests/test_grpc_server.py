@@ -12,12 +12,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
-from engine.rewriters.template import TemplateRewriter
-from engine.rewriting import QueryRewriter
-from engine.search import SearchEngine
-from engine.server import SERVICE_NAME, RunningServer, build_server
-from proto.evdsearch.v1 import search_pb2 as pb
-from proto.evdsearch.v1 import search_pb2_grpc
+from evdsearch.engine.rewriters.template import TemplateRewriter
+from evdsearch.engine.rewriting import QueryRewriter
+from evdsearch.engine.search import SearchEngine
+from evdsearch.engine.server import SERVICE_NAME, RunningServer, build_server
+from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
 QUERY = "two tomatoes next to a school bus"
 

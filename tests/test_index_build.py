@@ -11,9 +11,9 @@ from PIL import Image
 
 from evdsearch.clip_models import ClipIdentity, LoadedClip, load_clip
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound, UserError
-from indexer import embed
-from indexer.build import IndexBuildConfig, build_index
-from indexer.store import IndexStore
+from evdsearch.indexer import embed
+from evdsearch.indexer.build import IndexBuildConfig, build_index
+from evdsearch.indexer.store import IndexStore
 
 
 @pytest.fixture(scope="module")

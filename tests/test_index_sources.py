@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from evdsearch.errors import InvalidInput, NotFound
-from indexer import faiss_backend
-from indexer.sources import collect_images, walk_images
+from evdsearch.indexer import faiss_backend
+from evdsearch.indexer.sources import collect_images, walk_images
 
 
 def test_walk_is_recursive_sorted_and_skips_hidden(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ LINES = [
 @pytest.fixture(autouse=True)
 def only_kb_verbs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parse with this module's verbs only, so other verbs' modules cannot affect these tests."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("indexer.kb_cli",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("evdsearch.indexer.kb_cli",))
 
 
 def write_jsonl(path: Path, rows: list, extra_lines: tuple[str, ...] = ()) -> Path:

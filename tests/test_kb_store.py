@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evdsearch.errors import InvalidInput, NotFound, UserError
-from indexer.kb import Description, KnowledgeBase, normalize_entity
+from evdsearch.indexer.kb import Description, KnowledgeBase, normalize_entity
 
 
 @pytest.mark.parametrize("name, key", [

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from evdsearch.errors import ModelUnavailable
-from training.llm import create_llm
-from training.llm.local import TransformersChatLLM, resolve_local_model
+from evdsearch.training.llm import create_llm
+from evdsearch.training.llm.local import TransformersChatLLM, resolve_local_model
 
 CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
                  "{% if add_generation_prompt %}<assistant> {% endif %}")
@@ -60,7 +60,7 @@ def test_seeded_sampling_repeats_for_the_same_seed(tiny_chat_model: Path) -> Non
 
 
 def test_batched_answers_match_single_calls(tiny_chat_model: Path) -> None:
-    from training.llm.base import ChatRequest, chat_many
+    from evdsearch.training.llm.base import ChatRequest, chat_many
 
     llm = create_llm(str(tiny_chat_model), device="cpu")
     requests = [ChatRequest([{"role": "user", "content": "a zebra has black and white stripes"}], 6),

@@ -9,8 +9,8 @@ import pytest
 from test_llm_fakeserver import FakeOpenAI
 
 from evdsearch.errors import InvalidInput, ModelUnavailable
-from training.llm import create_llm
-from training.llm.openai_http import OpenAIChatLLM, OpenAIConfig
+from evdsearch.training.llm import create_llm
+from evdsearch.training.llm.openai_http import OpenAIChatLLM, OpenAIConfig
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Describe a zebra."}]
 

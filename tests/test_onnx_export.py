@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
-from engine.rewriters.prompt import format_rewriter_input  # noqa: E402
+from evdsearch.engine.rewriters.prompt import format_rewriter_input  # noqa: E402
 
 EXAMPLES = [
     ("a tomato on a table", {"tomato": ["a red round fruit"]}, "a red round fruit on a table"),
@@ -22,9 +22,9 @@ EXAMPLES = [
 @pytest.fixture(scope="module")
 def rewriter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny T5 overfitted on EXAMPLES (so generations are long and meaningful), then exported."""
-    from training.export.rewriter_onnx import export_rewriter
-    from training.rewriter.data import tokenize_pairs
-    from training.rewriter.model import ScratchT5Config, scratch_model
+    from evdsearch.training.export.rewriter_onnx import export_rewriter
+    from evdsearch.training.rewriter.data import tokenize_pairs
+    from evdsearch.training.rewriter.model import ScratchT5Config, scratch_model
 
     prompts = [format_rewriter_input(q, e) for q, e, _ in EXAMPLES]
     targets = [t for _, _, t in EXAMPLES]
@@ -49,7 +49,7 @@ def rewriter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_onnx_generation_matches_torch(rewriter_dir: Path) -> None:
-    from training.export.rewriter_onnx import check_agreement
+    from evdsearch.training.export.rewriter_onnx import check_agreement
 
     prompts = [format_rewriter_input(q, e) for q, e, _ in EXAMPLES]
     prompts.append(format_rewriter_input("two zorblaxes next to a very long wooden table in a garden",
@@ -61,9 +61,9 @@ def test_onnx_generation_matches_torch(rewriter_dir: Path) -> None:
 
 
 def test_engine_factory_runs_the_export(rewriter_dir: Path) -> None:
-    from engine.rewriters import create_rewriter
-    from engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
-    from engine.rewriters.seq2seq import Seq2SeqRewriter
+    from evdsearch.engine.rewriters import create_rewriter
+    from evdsearch.engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
+    from evdsearch.engine.rewriters.seq2seq import Seq2SeqRewriter
 
     rewriter = create_rewriter(str(rewriter_dir), device="cpu")
     assert isinstance(rewriter, OnnxSeq2SeqRewriter) and rewriter.providers == ["CPUExecutionProvider"]
@@ -73,7 +73,7 @@ def test_engine_factory_runs_the_export(rewriter_dir: Path) -> None:
 
 
 def test_onnx_rewrites_chunk_large_batches(rewriter_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.rewriters.onnx_seq2seq as onnx_seq2seq
+    import evdsearch.engine.rewriters.onnx_seq2seq as onnx_seq2seq
 
     rewriter = onnx_seq2seq.OnnxSeq2SeqRewriter(rewriter_dir, device="cpu")
     items = [(q, e) for q, e, _ in EXAMPLES] * 2
@@ -85,7 +85,7 @@ def test_onnx_rewrites_chunk_large_batches(rewriter_dir: Path, monkeypatch: pyte
 def test_a_stale_export_is_refused(rewriter_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
+    from evdsearch.engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
     from evdsearch.errors import IncompatibleArtifact
 
     copy = Path(shutil.copytree(rewriter_dir, tmp_path / "copy"))
@@ -97,7 +97,7 @@ def test_a_stale_export_is_refused(rewriter_dir: Path, tmp_path: Path) -> None:
 
 def test_clip_text_tower_matches_torch(tiny_clip_dir: Path, tmp_path: Path) -> None:
     from evdsearch.clip_models import load_clip
-    from training.export.clip_text import OnnxClipText, export_clip_text
+    from evdsearch.training.export.clip_text import OnnxClipText, export_clip_text
 
     texts = ["a red square", "a tomato, a red round fruit, on a table", "x"]
     onnx = OnnxClipText(export_clip_text(str(tiny_clip_dir), tmp_path / "clip_onnx"), device="cpu")
@@ -111,9 +111,9 @@ def test_engine_picks_the_onnx_text_tower_and_ranks_as_torch(tiny_clip_dir: Path
 
     from test_engine_support import build_index, build_kb, open_engine
 
-    from engine.api import SearchRequest
+    from evdsearch.engine.api import SearchRequest
     from evdsearch.errors import IncompatibleArtifact
-    from training.export.clip_text import export_clip_text
+    from evdsearch.training.export.clip_text import export_clip_text
 
     clip_dir = tmp_path / "clip"
     shutil.copytree(tiny_clip_dir, clip_dir)

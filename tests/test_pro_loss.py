@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.rewriter.pro import pick_list, pro_loss  # noqa: E402
+from evdsearch.training.rewriter.pro import pick_list, pro_loss  # noqa: E402
 
 
 def hand_pro(r: list[float]) -> float:

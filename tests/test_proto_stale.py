@@ -35,7 +35,7 @@ def test_check_detects_a_stale_module(tmp_path: Path, monkeypatch) -> None:  # n
 
 
 def test_generated_imports_are_rooted_at_the_repository() -> None:
-    from proto.evdsearch.v1 import search_pb2, search_pb2_grpc
+    from evdsearch.proto.evdsearch.v1 import search_pb2, search_pb2_grpc
 
     assert search_pb2.DESCRIPTOR.package == "evdsearch.v1"
     assert "SearchService" in search_pb2.DESCRIPTOR.services_by_name

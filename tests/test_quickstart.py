@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.api import EngineConfig, SearchRequest
-from engine.search import SearchEngine
 from evdsearch.cli import main
+from evdsearch.engine.api import EngineConfig, SearchRequest
+from evdsearch.engine.search import SearchEngine
 
 pytest.importorskip("onnxruntime")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.recall import recall_at_k
+from evdsearch.evaluation.recall import recall_at_k
 
 
 def test_recall_three_images_by_hand() -> None:
@@ -36,7 +36,7 @@ def test_recall_three_images_by_hand() -> None:
 
 
 def test_recall_blockwise_matches_dense() -> None:
-    from benchmarks.recall import image_to_text_ranks, text_to_image_ranks
+    from evdsearch.evaluation.recall import image_to_text_ranks, text_to_image_ranks
 
     rng = np.random.default_rng(0)
     texts = rng.normal(size=(53, 8)).astype(np.float32)

@@ -40,9 +40,9 @@ def test_bench_retrieval_cli(toy_test: Path, tiny_clip_dir: Path, tmp_path: Path
 
 
 def test_bench_retrieval_real_data_form(toy_test: Path, tiny_clip_dir: Path, tmp_path: Path) -> None:
-    from benchmarks.retrieval import run_retrieval
-    from benchmarks.retrieval_cli import config_from_args
+    from evdsearch.benchmarks.retrieval_cli import config_from_args
     from evdsearch.cli import build_parser
+    from evdsearch.evaluation.retrieval import run_retrieval
 
     args = build_parser().parse_args(
         ["bench", "retrieval", "--dataset", "karpathy-json", str(toy_test / "dataset_toy.json"), "--images",
@@ -56,8 +56,8 @@ def test_bench_matches_engine_encoders(toy_test: Path, tiny_clip_dir: Path) -> N
     import numpy as np
     from PIL import Image
 
-    from benchmarks.retrieval import RetrievalConfig, embed_images, load_split
     from evdsearch.clip_models import load_clip
+    from evdsearch.evaluation.retrieval import RetrievalConfig, embed_images, load_split
 
     cfg = RetrievalConfig(model=str(tiny_clip_dir), data=str(toy_test), device="cpu")
     dataset, images = load_split(cfg)
@@ -68,16 +68,16 @@ def test_bench_matches_engine_encoders(toy_test: Path, tiny_clip_dir: Path) -> N
 
 
 def test_unknown_mode_is_a_user_error(toy_test: Path, tiny_clip_dir: Path) -> None:
-    from benchmarks.retrieval import RetrievalConfig, run_retrieval
     from evdsearch.errors import InvalidInput
+    from evdsearch.evaluation.retrieval import RetrievalConfig, run_retrieval
 
     with pytest.raises(InvalidInput, match="unknown mode"):
         run_retrieval(RetrievalConfig(model=str(tiny_clip_dir), data=str(toy_test), modes=("nope",)))
 
 
 def test_rewriting_modes_use_engine_rewriter(toy_test: Path, tiny_clip_dir: Path, tmp_path: Path) -> None:
-    from benchmarks.retrieval import RetrievalConfig, run_retrieval
-    from indexer.kb import KnowledgeBase
+    from evdsearch.evaluation.retrieval import RetrievalConfig, run_retrieval
+    from evdsearch.indexer.kb import KnowledgeBase
 
     kb_dir = tmp_path / "kb"
     with KnowledgeBase.open(kb_dir, readonly=False) as kb:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from training.rewriter.caption_hook import make_rewrite_transform
+from evdsearch.training.rewriter.caption_hook import make_rewrite_transform
 
 
 @pytest.fixture()
 def kb_dir(tmp_path: Path) -> Path:
-    from indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb import KnowledgeBase
 
     with KnowledgeBase.open(tmp_path / "kb", readonly=False) as kb:
         kb.import_records([{"entity": "tomato", "description": "a red round fruit", "source": "enc", "score": 1.0}])
@@ -32,7 +32,7 @@ def test_rewrites_entity_captions_with_probability_p(kb_dir: Path) -> None:
 
 
 def test_probability_bounds(kb_dir: Path) -> None:
-    from training.rewriter.caption_hook import RewriteTransform
+    from evdsearch.training.rewriter.caption_hook import RewriteTransform
 
     always = make_rewrite_transform("template", kb_dir, p=1.0)
     never = RewriteTransform(always.rewriter, p=0.0)

@@ -9,11 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.rewriters.prompt import format_rewriter_input  # noqa: E402
-from training.deqr.io import write_deqr  # noqa: E402
-from training.rewriter.config import ProConfig, SftConfig  # noqa: E402
-from training.rewriter.data import RankedExample  # noqa: E402
-from training.rewriter.model import ScratchT5Config, scratch_model  # noqa: E402
+from evdsearch.engine.rewriters.prompt import format_rewriter_input  # noqa: E402
+from evdsearch.training.deqr.io import write_deqr  # noqa: E402
+from evdsearch.training.rewriter.config import ProConfig, SftConfig  # noqa: E402
+from evdsearch.training.rewriter.data import RankedExample  # noqa: E402
+from evdsearch.training.rewriter.model import ScratchT5Config, scratch_model  # noqa: E402
 
 TINY = ScratchT5Config(vocab_size=300, d_model=32, d_ff=64, d_kv=16, num_heads=2, num_layers=1,
                        num_decoder_layers=1, dropout_rate=0.0)
@@ -41,14 +41,14 @@ def _examples() -> list[RankedExample]:
 
 
 def _tiny_model(examples: list[RankedExample]):  # noqa: ANN202 - transformers types
-    from training.rewriter.sft import tokenizer_texts
+    from evdsearch.training.rewriter.sft import tokenizer_texts
 
     return scratch_model(tokenizer_texts(examples), TINY, seed=0)
 
 
 def test_sft_steps_reduce_the_loss(tmp_path: Path) -> None:
-    from training.rewriter.loop import mean_loss, train_loop
-    from training.rewriter.sft import sft_loss_fn
+    from evdsearch.training.rewriter.loop import mean_loss, train_loop
+    from evdsearch.training.rewriter.sft import sft_loss_fn
 
     examples = _examples()
     model, tokenizer = _tiny_model(examples)
@@ -60,8 +60,8 @@ def test_sft_steps_reduce_the_loss(tmp_path: Path) -> None:
 
 
 def test_pro_steps_reduce_the_loss_and_raise_the_best_candidate() -> None:
-    from training.rewriter.loop import mean_loss, train_loop
-    from training.rewriter.pro import pro_batch_loss, sequence_logprobs
+    from evdsearch.training.rewriter.loop import mean_loss, train_loop
+    from evdsearch.training.rewriter.pro import pro_batch_loss, sequence_logprobs
 
     examples = _examples()
     model, tokenizer = _tiny_model(examples)
@@ -73,7 +73,7 @@ def test_pro_steps_reduce_the_loss_and_raise_the_best_candidate() -> None:
         return pro_batch_loss(model, tokenizer, batch, cfg, "cpu", rng if torch.is_grad_enabled() else None)
 
     def best_minus_worst() -> float:
-        from training.rewriter.data import tokenize_pairs
+        from evdsearch.training.rewriter.data import tokenize_pairs
 
         enc = tokenize_pairs(tokenizer, [e.input for e in examples], [c for e in examples for c in e.candidates],
                              64, 64, "cpu")
@@ -91,10 +91,10 @@ def test_pro_steps_reduce_the_loss_and_raise_the_best_candidate() -> None:
 def test_stages_write_rewriter_folders(deqr_dir: Path, tmp_path: Path) -> None:
     import json
 
-    from engine.rewriters.seq2seq import Seq2SeqRewriter
-    from training.rewriter.config import META_FILE
-    from training.rewriter.pro import train_pro
-    from training.rewriter.sft import train_sft
+    from evdsearch.artifacts import REWRITER_META as META_FILE
+    from evdsearch.engine.rewriters.seq2seq import Seq2SeqRewriter
+    from evdsearch.training.rewriter.pro import train_pro
+    from evdsearch.training.rewriter.sft import train_sft
 
     sft = train_sft(SftConfig(deqr=str(deqr_dir), out=str(tmp_path / "sft"), base="scratch", scratch=TINY, steps=8,
                               batch_size=4, warmup=1, val_fraction=0.2, max_target_tokens=16, device="cpu",
@@ -113,7 +113,7 @@ def test_stages_write_rewriter_folders(deqr_dir: Path, tmp_path: Path) -> None:
 
 def test_an_unknown_t5_name_fails_in_one_line_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     from evdsearch.errors import ModelUnavailable
-    from training.rewriter import model as model_module
+    from evdsearch.training.rewriter import model as model_module
 
     monkeypatch.setattr(model_module, "_hub_reachable", lambda: False)
     with pytest.raises(ModelUnavailable, match="offline") as err:

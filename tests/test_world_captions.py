@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from evdsearch.karpathy import load_karpathy
-from training.shapes_world.vocab import load_lexicon
+from evdsearch.training.shapes_world.vocab import load_lexicon
 
 
 def _has(text: str, phrase: str) -> bool:

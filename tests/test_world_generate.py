@@ -9,7 +9,7 @@ import pytest
 
 from evdsearch.errors import UserError
 from evdsearch.karpathy import dataset_to_json, load_karpathy
-from training.shapes_world.generate import WorldConfig, make_world
+from evdsearch.training.shapes_world.generate import WorldConfig, make_world
 
 
 def _files(root: Path) -> dict[str, bytes]:

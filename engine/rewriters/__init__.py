@@ -6,14 +6,14 @@ import importlib
 import logging
 from pathlib import Path
 
-from engine.rewriters.base import Evidence, Rewriter
-from engine.rewriters.none import NoRewriter
-from engine.rewriters.template import TemplateRewriter
+from evdsearch.engine.rewriters.base import Evidence, Rewriter
+from evdsearch.engine.rewriters.none import NoRewriter
+from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.errors import InvalidInput
 
 __all__ = ["Evidence", "Rewriter", "create_rewriter", "has_onnx_export"]
 
-ONNX_MODULE = "engine.rewriters.onnx_seq2seq"  # optional runner: `load(folder, device) -> Rewriter`
+ONNX_MODULE = "evdsearch.engine.rewriters.onnx_seq2seq"  # optional runner: `load(folder, device) -> Rewriter`
 _log = logging.getLogger(__name__)
 
 
@@ -33,7 +33,7 @@ def _load_folder(folder: Path, device: str) -> Rewriter:
             _log.warning("%s has an ONNX export but no ONNX runner is installed; using torch", folder)
         else:
             return runner.load(folder, device)
-    from engine.rewriters.seq2seq import Seq2SeqRewriter
+    from evdsearch.engine.rewriters.seq2seq import Seq2SeqRewriter
 
     return Seq2SeqRewriter(folder, device=device)
 

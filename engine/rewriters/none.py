@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.rewriters.base import Evidence
+from evdsearch.engine.rewriters.base import Evidence
 
 
 class NoRewriter:

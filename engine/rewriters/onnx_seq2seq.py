@@ -17,18 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from engine.rewriters.base import Evidence
-from engine.rewriters.prompt import format_rewriter_input
+from evdsearch.artifacts import REWRITER_DECODER_FILE as DECODER_FILE
+from evdsearch.artifacts import REWRITER_ENCODER_FILE as ENCODER_FILE
+from evdsearch.artifacts import REWRITER_ONNX_DIR as ONNX_DIR
+from evdsearch.artifacts import REWRITER_ONNX_FORMAT as FORMAT
+from evdsearch.artifacts import REWRITER_ONNX_FORMAT_VERSION as FORMAT_VERSION
+from evdsearch.artifacts import REWRITER_ONNX_META as META_FILE
+from evdsearch.artifacts import REWRITER_WEIGHTS as WEIGHTS
+from evdsearch.engine.rewriters.base import Evidence
+from evdsearch.engine.rewriters.prompt import format_rewriter_input
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, ModelUnavailable
 
-ONNX_DIR = "onnx"  # sub-folder of the rewriter folder
-ENCODER_FILE, DECODER_FILE, META_FILE = "encoder.onnx", "decoder.onnx", "export.json"
-FORMAT = "evdsearch-rewriter-onnx"
-FORMAT_VERSION = 1
 MAX_INPUT_TOKENS = 512  # as engine.rewriters.seq2seq
 CHUNK = 32  # prompts per generate call: one call over thousands pads them all to the longest and
 # makes the (no KV cache) decoder return (B, T, vocab) logits for all of them every step
-WEIGHTS = "model.safetensors"  # the torch weights an export was made from (checked for staleness)
 _log = logging.getLogger(__name__)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.rewriters.base import Evidence, description_text
+from evdsearch.engine.rewriters.base import Evidence, description_text
 
 PREFIX = "rewrite:"  # task prefix, T5 style
 

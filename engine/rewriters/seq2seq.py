@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.rewriters.base import Evidence
-from engine.rewriters.prompt import format_rewriter_input
+from evdsearch.engine.rewriters.base import Evidence
+from evdsearch.engine.rewriters.prompt import format_rewriter_input
 from evdsearch.errors import IncompatibleArtifact
 
 DEFAULT_MAX_NEW_TOKENS = 64  # when the folder's generation_config.json does not say

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.rewriters.base import Evidence, description_text
+from evdsearch.engine.rewriters.base import Evidence, description_text
 
 _ARTICLES = ("a", "an", "the", "one")  # "a red round fruit" reads as "which is a red round fruit"
 _VERBS = ("is", "are", "has", "have", "looks", "look", "contains", "shows", "appears", "comes", "can", "may",

@@ -40,7 +40,7 @@ def register(tree: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """Flags -> ClipTrainConfig; unset recipe flags take the model's recipe values."""
-    from training.clip.config import ClipTrainConfig, recipe_for
+    from evdsearch.training.clip.config import ClipTrainConfig, recipe_for
 
     recipe = recipe_for(args.model, args.pretrained)
     chosen = {name: getattr(args, name) if getattr(args, name) is not None else recipe[name] for name in RECIPE_FLAGS}
@@ -53,7 +53,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.clip.train import train_clip
+    from evdsearch.training.clip.train import train_clip
 
     cfg = config_from_args(args)
     out = train_clip(cfg)

@@ -23,17 +23,12 @@ from evdsearch.clip_models import (
     model_config,
     save_clip_checkpoint,
 )
+from evdsearch.datasets import find_dataset_json, open_dataset
 from evdsearch.errors import InvalidInput, UserError
-from training.clip.config import ClipTrainConfig
-from training.clip.data import (
-    CaptionSampler,
-    CaptionTransform,
-    cached_images,
-    find_dataset_json,
-    open_dataset,
-)
-from training.clip.state import TRAIN_STATE, load_state, lr_lambda, param_groups, save_state
-from training.clip.text_encode import encode_text_trimmed
+from evdsearch.training.clip.config import ClipTrainConfig
+from evdsearch.training.clip.data import CaptionSampler, CaptionTransform, cached_images
+from evdsearch.training.clip.state import TRAIN_STATE, load_state, lr_lambda, param_groups, save_state
+from evdsearch.training.clip.text_encode import encode_text_trimmed
 
 log = logging.getLogger(__name__)
 

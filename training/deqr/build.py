@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.rewriters.base import description_text
-from engine.rewriters.none import NoRewriter
-from engine.rewriters.prompt import format_rewriter_input
 from evdsearch.atomic import atomic_directory, write_json_atomic
+from evdsearch.engine.rewriters.base import description_text
+from evdsearch.engine.rewriters.none import NoRewriter
+from evdsearch.engine.rewriters.prompt import format_rewriter_input
 from evdsearch.errors import InvalidInput
-from training.deqr.candidates import EMPTY, build_candidates
-from training.deqr.config import FORMAT, FORMAT_VERSION, RECORDS_FILE, STATS_FILE, DeqrConfig
-from training.deqr.scoring import ranking, score_candidates
+from evdsearch.training.deqr.candidates import EMPTY, build_candidates
+from evdsearch.training.deqr.config import FORMAT, FORMAT_VERSION, RECORDS_FILE, STATS_FILE, DeqrConfig
+from evdsearch.training.deqr.scoring import ranking, score_candidates
 
 log = logging.getLogger(__name__)
 MASK_WORD = "object"  # what entity names become when candidates are scored with mask_entities
@@ -83,11 +83,11 @@ def _record(image: Any, j: int, result: Any, cands: list[Any], scores: Any, orde
 
 def build_deqr(cfg: DeqrConfig) -> Path:
     """Write OUT/deqr.jsonl and OUT/stats.json; returns OUT."""
-    from benchmarks.retrieval import RetrievalConfig, cached_image_embeddings
-    from engine.rewriting import QueryRewriter
     from evdsearch.clip_models import load_clip
-    from indexer.kb import KnowledgeBase
-    from training.clip.data import find_dataset_json, open_dataset
+    from evdsearch.datasets import find_dataset_json, open_dataset
+    from evdsearch.engine.rewriting import QueryRewriter
+    from evdsearch.evaluation.retrieval import RetrievalConfig, cached_image_embeddings
+    from evdsearch.indexer.kb import KnowledgeBase
 
     if cfg.max_candidates < 2 or cfg.batch_images < 2:
         raise InvalidInput("--max-candidates and --batch-images must be at least 2")

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from engine.rewriters.base import description_text
-from engine.rewriters.template import connect, template_rewrite
+from evdsearch.engine.rewriters.base import description_text
+from evdsearch.engine.rewriters.template import connect, template_rewrite
 
 EMPTY = "empty"  # phrasing name of the caption unchanged
 _ARTICLE_BEFORE = re.compile(r"\b(a|an|the|one)\s+$", re.IGNORECASE)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.errors import IncompatibleArtifact, NotFound
-from training.deqr.config import FORMAT, FORMAT_VERSION, RECORDS_FILE, STATS_FILE
+from evdsearch.training.deqr.config import FORMAT, FORMAT_VERSION, RECORDS_FILE, STATS_FILE
 
 
 def read_stats(folder: str | Path) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.fusion import fuse_queries
+from evdsearch.engine.fusion import fuse_queries
 
 
 @dataclass

@@ -7,15 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from training.llm.factory import SPEC_HELP
+from evdsearch.training.llm.factory import SPEC_HELP
 
-DEFAULT_CANDIDATES = ("runs/rw/world/encyclopedia.jsonl", "training/evd/data/smollm2_evds.jsonl")
+DEFAULT_CANDIDATES = ("runs/rw/world/encyclopedia.jsonl", "docs/results/evd/smollm2_evds.jsonl")
 
 
 def publish(out: Path, stem: str, result: dict[str, Any], tables_fn: Callable[[dict], list],
             plot_fn: Callable[[dict], Any], extra: dict[str, Path] | None = None) -> None:
     """Write STEM.json / .md / .png into `out`, show the tables, print every path."""
-    from benchmarks.plots import print_report, write_bundle
+    from evdsearch.plots import print_report, write_bundle
 
     tables = tables_fn(result)
     paths = write_bundle(out, stem, result, "".join(t.markdown() for t in tables), plot_fn(result))
@@ -35,7 +35,7 @@ def register(tree: Any) -> None:
     ift = tree.add("train", "ift", "IFT: influence-selected proponent texts per class, cross-modal transfer")
     add_inputs(ift, "output folder (ift.jsonl, report, checkpoints)")
     ift.add_argument("--candidates", nargs="+", help="candidate text JSONL files (kb-import format); default: "
-                     "the world's encyclopedia.jsonl and training/evd/data/smollm2_evds.jsonl")
+                     "the world's encyclopedia.jsonl and, in a checkout, docs/results/evd/smollm2_evds.jsonl")
     ift.add_argument("--weight", type=float, default=0.5, help="λ: influence share of the IFT score (0..1)")
     ift.add_argument("--top-k", type=int, default=10, help="proponent texts per class")
     ift.add_argument("--influence", choices=("gradient", "kernel"), default="gradient",
@@ -52,8 +52,8 @@ def register(tree: Any) -> None:
 
 def run_ift_cli(args: argparse.Namespace) -> int:
     from evdsearch.errors import InvalidInput
-    from training.descriptions.ift import IFTConfig
-    from training.descriptions.ift_run import bar_plot, report_tables, run_ift
+    from evdsearch.training.descriptions.ift import IFTConfig
+    from evdsearch.training.descriptions.ift_run import bar_plot, report_tables, run_ift
 
     if not 0.0 <= args.weight <= 1.0 or min(args.top_k, args.shots, args.epochs) < 1 or args.tau <= 0:
         raise InvalidInput("--weight must be in [0, 1]; --top-k, --shots, --epochs >= 1; --tau > 0")
@@ -68,7 +68,7 @@ def run_ift_cli(args: argparse.Namespace) -> int:
 
 def _default_candidates(data: str) -> list[str]:
     world = Path(data) / "encyclopedia.jsonl"
-    evds = Path(__file__).parents[1] / "evd" / "data" / "smollm2_evds.jsonl"
+    evds = Path(DEFAULT_CANDIDATES[1])  # a run's output kept with the docs, found from a checkout's root
     return [str(p) for p in (world, evds) if p.is_file()]
 
 
@@ -86,7 +86,7 @@ def register_fudd(tree: Any) -> None:
 
 def run_fudd_cli(args: argparse.Namespace) -> int:
     from evdsearch.errors import InvalidInput
-    from training.descriptions.fudd import FuDDConfig, bar_plot, report_tables, run_fudd
+    from evdsearch.training.descriptions.fudd import FuDDConfig, bar_plot, report_tables, run_fudd
 
     if args.k < 2 or min(args.batch_size, args.max_new_tokens, args.max_images or 1) < 1:
         raise InvalidInput("-k must be at least 2; --batch-size, --max-new-tokens, --max-images at least 1")
@@ -118,8 +118,8 @@ def register_ex2(tree: Any) -> None:
 
 def run_ex2_cli(args: argparse.Namespace) -> int:
     from evdsearch.errors import InvalidInput
-    from training.descriptions.ex2 import EX2Config
-    from training.descriptions.ex2_run import report_tables, reward_plot, run_ex2
+    from evdsearch.training.descriptions.ex2 import EX2Config
+    from evdsearch.training.descriptions.ex2_run import report_tables, reward_plot, run_ex2
 
     if min(args.steps, args.prompts_per_step, args.max_new_tokens, args.train_concepts, args.per_concept) < 1 \
             or args.num_generations < 2:
@@ -147,8 +147,13 @@ def register_inspect(tree: Any) -> None:
 
 
 def run_inspect_cli(args: argparse.Namespace) -> int:
-    from training.descriptions.data import write_jsonl
-    from training.descriptions.ex2_inspect_run import bar_plot, default_judge, report_tables, run_inspect
+    from evdsearch.evaluation.classification import write_jsonl
+    from evdsearch.training.descriptions.ex2_inspect_run import (
+        bar_plot,
+        default_judge,
+        report_tables,
+        run_inspect,
+    )
 
     result, labelled = run_inspect(args.descriptions, args.world, args.judge or default_judge(), args.limit,
                                    args.threads)

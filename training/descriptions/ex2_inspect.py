@@ -99,7 +99,7 @@ def agreement(judge: list[Verdict], truth: list[Verdict]) -> dict[str, Any]:
 def ask_judge(llm: Any, records: list[dict[str, Any]], max_new_tokens: int = 16,
               batch_size: int = 16) -> list[str]:
     """The judge's raw answer per record (greedy)."""
-    from training.llm.base import ChatRequest, chat_many
+    from evdsearch.training.llm.base import ChatRequest, chat_many
 
     answers: list[str] = []
     for start in range(0, len(records), batch_size):

@@ -6,8 +6,8 @@ import os
 from collections import Counter
 from typing import Any
 
-from training.descriptions.data import read_jsonl
-from training.descriptions.ex2_inspect import (
+from evdsearch.evaluation.classification import read_jsonl
+from evdsearch.training.descriptions.ex2_inspect import (
     agreement,
     ask_judge,
     breakdown,
@@ -23,7 +23,7 @@ def default_judge() -> str:
 
 def run_inspect(descriptions: str, world: str, judge: str = "none", limit: int | None = None,
                 threads: int = 2) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from training.evd.label import label_records, load_world_entities
+    from evdsearch.training.evd.label import label_records, load_world_entities
 
     records = read_jsonl(descriptions)[:limit]
     _, labelled = label_records(records, load_world_entities(world))
@@ -36,7 +36,7 @@ def run_inspect(descriptions: str, world: str, judge: str = "none", limit: int |
             result[f"world_{split}"] = breakdown([t for t, r in zip(truth, labelled, strict=True)
                                                   if r.get("split") == split])
     if judge != "none":
-        from training.llm.factory import create_llm
+        from evdsearch.training.llm.factory import create_llm
 
         llm = create_llm(judge, device="cpu", threads=threads)
         answers = ask_judge(llm, labelled)
@@ -52,7 +52,7 @@ def run_inspect(descriptions: str, world: str, judge: str = "none", limit: int |
 
 
 def report_tables(result: dict[str, Any]) -> list[Any]:
-    from benchmarks.plots import Table
+    from evdsearch.plots import Table
 
     cols = [("world truth", result["world"])] + [(k.replace("world_", "truth, "), result[k])
                                                  for k in ("world_train", "world_held_out") if k in result]
@@ -71,7 +71,7 @@ def report_tables(result: dict[str, Any]) -> list[Any]:
 def bar_plot(result: dict[str, Any]) -> Any:
     import numpy as np
 
-    from benchmarks.plots import new_figure
+    from evdsearch.plots import new_figure
 
     fig, (ax,) = new_figure()
     cols = [("world truth", result["world"])] + ([("judge", result["judge"])] if result["judge"] else [])

@@ -12,14 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from training.descriptions.ex2 import ClipRewarder, EX2Config, grpo_train, prompt_rows, split_concepts
+from evdsearch.training.descriptions.ex2 import (
+    ClipRewarder,
+    EX2Config,
+    grpo_train,
+    prompt_rows,
+    split_concepts,
+)
 
 log = logging.getLogger(__name__)
 
 
 def concept_images(clip: Any, data: str) -> dict[str, np.ndarray]:
     """Concept name -> its training images' CLIP embeddings (the reward's cached side)."""
-    from training.descriptions.data import image_embeddings, open_split
+    from evdsearch.evaluation.classification import image_embeddings, open_split
 
     split = open_split(data, "train")
     emb = image_embeddings(clip, split)
@@ -29,7 +35,7 @@ def concept_images(clip: Any, data: str) -> dict[str, np.ndarray]:
 def generate(llm: Any, questions: list[tuple[str, str]], cfg: EX2Config, temperature: float,
              seed: int) -> list[str]:
     """Answers to (concept, question) pairs, batched; temperature 0 is greedy."""
-    from training.llm.base import ChatRequest
+    from evdsearch.training.llm.base import ChatRequest
 
     out: list[str] = []
     for start in range(0, len(questions), cfg.batch_size):
@@ -69,8 +75,8 @@ def cached_before(path: Path, cfg: EX2Config, eval_sets: dict[str, list[str]],
 
 def run_ex2(cfg: EX2Config) -> dict[str, Any]:
     from evdsearch.clip_models import load_clip
-    from training.descriptions.data import load_templates, set_threads, write_jsonl
-    from training.llm.local import TransformersChatLLM, resolve_local_model
+    from evdsearch.evaluation.classification import load_templates, set_threads, write_jsonl
+    from evdsearch.training.llm.local import TransformersChatLLM, resolve_local_model
 
     set_threads(cfg.threads)
     started = time.perf_counter()
@@ -119,7 +125,7 @@ def run_ex2(cfg: EX2Config) -> dict[str, Any]:
 
 
 def report_tables(result: dict[str, Any]) -> list[Any]:
-    from benchmarks.plots import Table, fmt
+    from evdsearch.plots import Table, fmt
 
     rows = []
     for k in ("train", "held_out"):
@@ -135,7 +141,7 @@ def report_tables(result: dict[str, Any]) -> list[Any]:
 
 
 def reward_plot(result: dict[str, Any]) -> Any:
-    from benchmarks.plots import new_figure
+    from evdsearch.plots import new_figure
 
     fig, (ax1, ax2) = new_figure(ncols=2, width=5.5)
     curve = result["reward_per_step"]

@@ -62,7 +62,7 @@ def split_contrast(sentence: str) -> tuple[str, str]:
 
 def first_description(answer: str, name: str) -> str:
     """The answer's first clean sentence (the raw first line when nothing survives cleaning)."""
-    from training.evd.clean import split_descriptions
+    from evdsearch.training.evd.clean import split_descriptions
 
     found = split_descriptions(answer)
     text = found[0] if found else (answer.strip().splitlines() or [name])[0]
@@ -102,7 +102,7 @@ def describe_pairs(llm: Any, pairs: list[tuple[str, str]], cache: PairCache, cfg
     """Ask the LLM for every pair not in the cache; returns how many calls were made."""
     from tqdm import tqdm
 
-    from training.llm.base import ChatRequest, chat_many
+    from evdsearch.training.llm.base import ChatRequest, chat_many
 
     todo = [p for p in pairs if p not in cache.items]
     with tqdm(total=len(todo), desc="fudd pairs", unit="pair", disable=not todo) as bar:
@@ -122,7 +122,7 @@ def fudd_predict(images: np.ndarray, sets: np.ndarray, pair_emb: dict[tuple[int,
 
     With `prior` (C, D), each class's template embedding is averaged in with equal weight.
     """
-    from training.descriptions.zeroshot import normalize
+    from evdsearch.evaluation.zeroshot import normalize
 
     pred = np.empty(len(images), dtype=np.int64)
     for n, row in enumerate(sets):
@@ -136,15 +136,15 @@ def fudd_predict(images: np.ndarray, sets: np.ndarray, pair_emb: dict[tuple[int,
 
 def run_fudd(cfg: FuDDConfig) -> dict[str, Any]:
     from evdsearch.clip_models import load_clip
-    from training.descriptions.data import (
+    from evdsearch.evaluation.classification import (
         image_embeddings,
         load_templates,
         open_split,
         set_threads,
         write_jsonl,
     )
-    from training.descriptions.zeroshot import accuracy, class_embeddings, fill_templates, predict, with_name
-    from training.llm.factory import create_llm
+    from evdsearch.evaluation.zeroshot import accuracy, class_embeddings, fill_templates, predict, with_name
+    from evdsearch.training.llm.factory import create_llm
 
     set_threads(cfg.threads)
     started = time.perf_counter()
@@ -196,7 +196,7 @@ def run_fudd(cfg: FuDDConfig) -> dict[str, Any]:
 
 
 def report_tables(result: dict[str, Any]) -> list[Any]:
-    from benchmarks.plots import Table, fmt
+    from evdsearch.plots import Table, fmt
 
     note = (f"{result['images']} test images, {result['classes']} classes; {result['pairs']} class pairs "
             f"described ({result['llm_calls']} LLM calls this run, {result['llm_seconds']} s); {result['seconds']} s")
@@ -205,7 +205,7 @@ def report_tables(result: dict[str, Any]) -> list[Any]:
 
 
 def bar_plot(result: dict[str, Any]) -> Any:
-    from benchmarks.plots import new_figure
+    from evdsearch.plots import new_figure
 
     fig, (ax,) = new_figure()
     rows = result["rows"]

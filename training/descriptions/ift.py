@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.descriptions.tracin import Checkpoint, sgd_epochs
-from training.descriptions.zeroshot import normalize
+from evdsearch.evaluation.zeroshot import normalize
+from evdsearch.training.descriptions.tracin import Checkpoint, sgd_epochs
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from evdsearch.errors import InvalidInput
-from training.descriptions.data import descriptions_by_entity, open_split, read_jsonl, write_jsonl
-from training.descriptions.ift import (
+from evdsearch.evaluation.classification import descriptions_by_entity, open_split, read_jsonl, write_jsonl
+from evdsearch.evaluation.zeroshot import accuracy, normalize, predict
+from evdsearch.training.descriptions.ift import (
     IFTConfig,
     gap_shift,
     ift_scores,
@@ -21,8 +22,7 @@ from training.descriptions.ift import (
     top_k,
     transfer,
 )
-from training.descriptions.tracin import cross_entropy, predict_probe, tracin, train_probe
-from training.descriptions.zeroshot import accuracy, normalize, predict
+from evdsearch.training.descriptions.tracin import cross_entropy, predict_probe, tracin, train_probe
 
 
 def few_shot(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
@@ -53,7 +53,7 @@ def candidates_per_class(paths: tuple[str, ...], classes: list[str]) -> list[lis
 
 def run_ift(cfg: IFTConfig) -> dict[str, Any]:
     from evdsearch.clip_models import load_clip
-    from training.descriptions.data import image_embeddings, set_threads
+    from evdsearch.evaluation.classification import image_embeddings, set_threads
 
     set_threads(cfg.threads)
     started = time.perf_counter()
@@ -132,7 +132,7 @@ def _examples(records: list[dict[str, Any]], names: list[str], n: int = 3) -> di
 
 
 def report_tables(result: dict[str, Any]) -> list[Any]:
-    from benchmarks.plots import Table, fmt
+    from evdsearch.plots import Table, fmt
 
     kinds = sorted({k for r in result["rows"] for k in r["kinds"]})
     rows = [[r["method"], fmt(r["zero_shot"]), fmt(r["transfer"])] + [str(r["kinds"].get(k, 0)) for k in kinds]
@@ -147,7 +147,7 @@ def report_tables(result: dict[str, Any]) -> list[Any]:
 
 
 def bar_plot(result: dict[str, Any]) -> Any:
-    from benchmarks.plots import new_figure
+    from evdsearch.plots import new_figure
 
     fig, (ax,) = new_figure()
     rows = result["rows"]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from evdsearch.cli import CommandTree
-from training.llm.factory import SPEC_HELP
+from evdsearch.training.llm.factory import SPEC_HELP
 
 
 def register(tree: CommandTree) -> None:
@@ -47,11 +47,11 @@ def register(tree: CommandTree) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from evdsearch.errors import InvalidInput
-    from training.evd.entities import load_entity_file
-    from training.evd.generate import GenerateConfig, RunStats, describe_entities, extract_entities
-    from training.evd.prompts import resolve_prompts
-    from training.evd.store import EvdStore
-    from training.llm.factory import create_llm
+    from evdsearch.training.evd.entities import load_entity_file
+    from evdsearch.training.evd.generate import GenerateConfig, RunStats, describe_entities, extract_entities
+    from evdsearch.training.evd.prompts import resolve_prompts
+    from evdsearch.training.evd.store import EvdStore
+    from evdsearch.training.llm.factory import create_llm
 
     if min(args.per_entity, args.batch_size, args.limit or 1) < 1:
         raise InvalidInput("--per-entity, --batch-size and --limit must be at least 1")
@@ -106,8 +106,8 @@ def _world_info(world: Path) -> dict:
 def run_label(args: argparse.Namespace) -> int:
     from evdsearch.atomic import write_json_atomic, write_text_atomic
     from evdsearch.errors import InvalidInput, NotFound
-    from training.evd.label import label_records, load_world_entities
-    from training.evd.report import print_report
+    from evdsearch.training.evd.label import label_records, load_world_entities
+    from evdsearch.training.evd.report import print_report
 
     if not args.evds.is_file():
         raise NotFound(f"EVD file not found: {args.evds}")

@@ -11,11 +11,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from training.evd.clean import split_descriptions
-from training.evd.entities import parse_entity_list
-from training.evd.prompts import DESCRIBE_SYSTEM, EXTRACT_PROMPT
-from training.evd.store import DescribeKey, EvdStore
-from training.llm.base import ChatLLM, ChatRequest, ChatResult, Message, chat_many
+from evdsearch.training.evd.clean import split_descriptions
+from evdsearch.training.evd.entities import parse_entity_list
+from evdsearch.training.evd.prompts import DESCRIBE_SYSTEM, EXTRACT_PROMPT
+from evdsearch.training.evd.store import DescribeKey, EvdStore
+from evdsearch.training.llm.base import ChatLLM, ChatRequest, ChatResult, Message, chat_many
 
 
 @dataclass

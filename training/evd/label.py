@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.errors import InvalidInput, NotFound
-from training.evd.attributes import (
+from evdsearch.training.evd.attributes import (
     CATEGORIES,
     build_lexicon,
     canonical_signature,

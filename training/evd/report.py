@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from training.evd.label import LABELS
+from evdsearch.training.evd.label import LABELS
 
 
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from evdsearch.atomic import write_text_atomic
 from evdsearch.errors import InvalidInput
-from training.evd.clean import description_key
+from evdsearch.training.evd.clean import description_key
 
 DescribeKey = tuple[str, str, int]  # (entity, prompt name, sample index)
 

@@ -6,8 +6,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from engine.onnx_clip_text import META_FILE, TEXT_FILE, OnnxClipText  # noqa: F401  (re-exported)
 from evdsearch.atomic import write_json_atomic
+from evdsearch.engine.onnx_clip_text import META_FILE, TEXT_FILE, OnnxClipText  # noqa: F401  (re-exported)
 
 OPSET = 17
 

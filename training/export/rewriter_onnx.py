@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.rewriters.onnx_seq2seq import (
+from evdsearch.atomic import write_json_atomic
+from evdsearch.engine.rewriters.onnx_seq2seq import (
     DECODER_FILE,
     ENCODER_FILE,
     FORMAT,
@@ -23,7 +24,6 @@ from engine.rewriters.onnx_seq2seq import (
     OnnxSeq2SeqRewriter,
     weights_digest,
 )
-from evdsearch.atomic import write_json_atomic
 from evdsearch.errors import NotFound
 
 OPSET = 17

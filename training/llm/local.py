@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.errors import ModelUnavailable
-from training.llm.base import ChatRequest, ChatResult, Message
+from evdsearch.training.llm.base import ChatRequest, ChatResult, Message
 
 log = logging.getLogger(__name__)
 

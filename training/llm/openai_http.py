@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evdsearch.errors import InvalidInput, ModelUnavailable
-from training.llm.base import ChatResult, Message
+from evdsearch.training.llm.base import ChatResult, Message
 
 log = logging.getLogger(__name__)
 

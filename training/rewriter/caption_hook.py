@@ -50,9 +50,9 @@ class RewriteTransform:
 def make_rewrite_transform(rewriter_dir: str | Path, kb_dir: str | Path, p: float = 0.6, device: str = "auto",
                            max_descriptions: int = 3) -> RewriteTransform:
     """The frozen rewriter (any `create_rewriter` spec: folder, template, none) over the KB, as a transform."""
-    from engine.rewriters import create_rewriter
-    from engine.rewriting import QueryRewriter
-    from indexer.kb import KnowledgeBase
+    from evdsearch.engine.rewriters import create_rewriter
+    from evdsearch.engine.rewriting import QueryRewriter
+    from evdsearch.indexer.kb import KnowledgeBase
 
     kb = KnowledgeBase.open(kb_dir, readonly=True)
     rewriter = create_rewriter(str(rewriter_dir), device=device)
@@ -61,8 +61,8 @@ def make_rewrite_transform(rewriter_dir: str | Path, kb_dir: str | Path, p: floa
 
 def finetune_clip_with_rewriter(cfg: Any, rewriter_dir: str | Path, kb_dir: str | Path, p: float = 0.6) -> Path:
     """train_clip(cfg) with the rewrite transform, its cache filled from the training split first."""
-    from training.clip.data import open_dataset
-    from training.clip.train import train_clip
+    from evdsearch.datasets import open_dataset
+    from evdsearch.training.clip.train import train_clip
 
     transform = make_rewrite_transform(rewriter_dir, kb_dir, p, device=cfg.device)
     if p > 0:

@@ -139,9 +139,9 @@ def _latency(p: argparse.ArgumentParser) -> None:
 def run_deqr(args: argparse.Namespace) -> int:
     import json
 
-    from training.deqr.build import build_deqr
-    from training.deqr.config import DeqrConfig
-    from training.deqr.io import read_stats
+    from evdsearch.training.deqr.build import build_deqr
+    from evdsearch.training.deqr.config import DeqrConfig
+    from evdsearch.training.deqr.io import read_stats
 
     cfg = DeqrConfig(data=args.data, kb=args.kb, clip=args.clip, out=args.out, split=args.split,
                      max_images=args.max_images, max_candidates=args.max_candidates, batch_images=args.batch_images,
@@ -160,9 +160,9 @@ def _stage_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_sft(args: argparse.Namespace) -> int:
-    from training.rewriter.config import SftConfig
-    from training.rewriter.model import ScratchT5Config
-    from training.rewriter.sft import train_sft
+    from evdsearch.training.rewriter.config import SftConfig
+    from evdsearch.training.rewriter.model import ScratchT5Config
+    from evdsearch.training.rewriter.sft import train_sft
 
     scratch = ScratchT5Config(vocab_size=args.vocab_size, d_model=args.d_model, d_ff=4 * args.d_model,
                               d_kv=max(16, args.d_model // 4), num_layers=args.layers, num_decoder_layers=args.layers)
@@ -171,8 +171,8 @@ def run_sft(args: argparse.Namespace) -> int:
 
 
 def run_pro(args: argparse.Namespace) -> int:
-    from training.rewriter.config import ProConfig
-    from training.rewriter.pro import train_pro
+    from evdsearch.training.rewriter.config import ProConfig
+    from evdsearch.training.rewriter.pro import train_pro
 
     cfg = ProConfig(**_stage_kwargs(args), list_size=args.list_size, beta=args.beta)
     print(f"rewriter: {train_pro(cfg)}")
@@ -187,8 +187,8 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.rewriter and not args.clip:
         raise InvalidInput("give --rewriter DIR and/or --clip CKPT to export")
     if args.rewriter:
-        from training.deqr.io import read_records
-        from training.export.rewriter_onnx import check_agreement, export_rewriter
+        from evdsearch.training.deqr.io import read_records
+        from evdsearch.training.export.rewriter_onnx import check_agreement, export_rewriter
 
         print(f"rewriter onnx: {export_rewriter(args.rewriter)}")
         if args.check:
@@ -198,7 +198,7 @@ def run_export(args: argparse.Namespace) -> int:
             if not agreement.same_tokens:
                 raise UserError("ONNX and torch generations differ; the export is not usable")
     if args.clip:
-        from training.export.clip_text import export_clip_text, text_agreement
+        from evdsearch.training.export.clip_text import export_clip_text, text_agreement
 
         if not args.clip_out and not Path(args.clip).is_dir():
             raise UserError(f"--clip {args.clip} is not a checkpoint folder; say where the export goes with --clip-out")
@@ -217,7 +217,7 @@ def _check_prompts(folder: str, read_records: Any) -> list[str]:
     import json
     from pathlib import Path
 
-    from training.rewriter.config import META_FILE
+    from evdsearch.artifacts import REWRITER_META as META_FILE
 
     meta_path = Path(folder) / META_FILE
     deqr = json.loads(meta_path.read_text())["config"]["deqr"] if meta_path.is_file() else None
@@ -228,8 +228,8 @@ def _check_prompts(folder: str, read_records: Any) -> list[str]:
 
 
 def run_clip(args: argparse.Namespace) -> int:
-    from training.clip.config import ClipTrainConfig
-    from training.rewriter.caption_hook import finetune_clip_with_rewriter
+    from evdsearch.training.clip.config import ClipTrainConfig
+    from evdsearch.training.rewriter.caption_hook import finetune_clip_with_rewriter
 
     cfg = ClipTrainConfig(data=args.data, out=args.out, model=args.model, steps=args.steps,
                           batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=args.seed,
@@ -239,7 +239,7 @@ def run_clip(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from training.rewriter.evaluate import EvalConfig, evaluate, markdown
+    from evdsearch.evaluation.rewriters import EvalConfig, evaluate, markdown
 
     cfg = EvalConfig(data=args.data, kb=args.kb, clip=args.clip, out=args.out, sft=args.sft, pro=args.pro,
                      finetuned_clip=args.finetuned_clip, control_clip=args.control_clip, split=args.split,
@@ -250,8 +250,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_latency(args: argparse.Namespace) -> int:
-    from training.rewriter.latency import LatencyConfig, markdown
-    from training.rewriter.latency import run_latency as run
+    from evdsearch.training.rewriter.latency import LatencyConfig, markdown
+    from evdsearch.training.rewriter.latency import run_latency as run
 
     cfg = LatencyConfig(rewriter=args.rewriter, kb=args.kb, data=args.data, out=args.out, n=args.n,
                         batch_size=args.batch_size, threads=args.threads, clip=args.clip)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from training.rewriter.model import ScratchT5Config
-
-META_FILE = "evdsearch_rewriter.json"  # training record saved beside the transformers files
+from evdsearch.training.rewriter.model import ScratchT5Config
 
 
 @dataclass

@@ -21,7 +21,7 @@ class RankedExample:
 
 def load_examples(deqr: str | Path, limit: int | None = None) -> list[RankedExample]:
     """All examples of a DEQR folder (`evdsearch train deqr` output)."""
-    from training.deqr.io import read_records
+    from evdsearch.training.deqr.io import read_records
 
     examples = [RankedExample(r["input"], [c["text"] for c in r["candidates"]]) for r in read_records(deqr, limit)]
     if not examples:

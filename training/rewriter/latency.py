@@ -29,10 +29,10 @@ class LatencyConfig:
 
 
 def _queries(cfg: LatencyConfig) -> list[tuple[str, Any]]:
-    from engine.rewriters.none import NoRewriter
-    from engine.rewriting import QueryRewriter
-    from indexer.kb import KnowledgeBase
-    from training.clip.data import open_dataset
+    from evdsearch.datasets import open_dataset
+    from evdsearch.engine.rewriters.none import NoRewriter
+    from evdsearch.engine.rewriting import QueryRewriter
+    from evdsearch.indexer.kb import KnowledgeBase
 
     kb = KnowledgeBase.open(cfg.kb, readonly=True)
     evidence = QueryRewriter(kb, NoRewriter(), cache_size=0)
@@ -65,8 +65,8 @@ def run_latency(cfg: LatencyConfig) -> dict[str, Any]:
     """Time both runtimes on the same queries; also report how often their rewrites agree."""
     import torch
 
-    from engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
-    from engine.rewriters.seq2seq import Seq2SeqRewriter
+    from evdsearch.engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
+    from evdsearch.engine.rewriters.seq2seq import Seq2SeqRewriter
 
     torch.set_num_threads(cfg.threads)
     items = _queries(cfg)
@@ -95,7 +95,7 @@ def _clip_latency(cfg: LatencyConfig, texts: list[str]) -> dict[str, Any]:
     import numpy as np
 
     from evdsearch.clip_models import load_clip
-    from training.export.clip_text import OnnxClipText, export_clip_text
+    from evdsearch.training.export.clip_text import OnnxClipText, export_clip_text
 
     clip = load_clip(cfg.clip, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evdsearch.artifacts import REWRITER_META as META_FILE
 from evdsearch.atomic import atomic_directory, write_json_atomic
-from training.rewriter.config import META_FILE, StageConfig
-from training.rewriter.data import RankedExample
+from evdsearch.training.rewriter.config import StageConfig
+from evdsearch.training.rewriter.data import RankedExample
 
 log = logging.getLogger(__name__)
 LossFn = Callable[[Sequence[RankedExample]], Any]  # a batch -> scalar loss tensor

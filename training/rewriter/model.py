@@ -36,7 +36,7 @@ def scratch_model(texts: Iterable[str], cfg: ScratchT5Config, seed: int = 0) -> 
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from training.rewriter.tokenizer import train_tokenizer
+    from evdsearch.training.rewriter.tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
     torch.manual_seed(seed)

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.rewriter.config import ProConfig
-from training.rewriter.data import RankedExample, load_examples, split_examples, tokenize_pairs
-from training.rewriter.loop import check_out, save_rewriter, setup_torch, train_loop
-from training.rewriter.model import count_parameters, load_pretrained
+from evdsearch.training.rewriter.config import ProConfig
+from evdsearch.training.rewriter.data import RankedExample, load_examples, split_examples, tokenize_pairs
+from evdsearch.training.rewriter.loop import check_out, save_rewriter, setup_torch, train_loop
+from evdsearch.training.rewriter.model import count_parameters, load_pretrained
 
 
 def pro_loss(scores: Any, mask: Any | None = None) -> Any:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.rewriter.config import SftConfig
-from training.rewriter.data import RankedExample, load_examples, split_examples, tokenize_pairs
-from training.rewriter.loop import check_out, save_rewriter, setup_torch, train_loop
-from training.rewriter.model import SCRATCH, count_parameters, load_pretrained, scratch_model
+from evdsearch.training.rewriter.config import SftConfig
+from evdsearch.training.rewriter.data import RankedExample, load_examples, split_examples, tokenize_pairs
+from evdsearch.training.rewriter.loop import check_out, save_rewriter, setup_torch, train_loop
+from evdsearch.training.rewriter.model import SCRATCH, count_parameters, load_pretrained, scratch_model
 
 
 def sft_loss_fn(model: Any, tokenizer: Any, cfg: SftConfig, device: str):  # noqa: ANN201 - a closure

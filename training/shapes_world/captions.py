@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from training.shapes_world.scene import Scene
-from training.shapes_world.vocab import Lexicon
+from evdsearch.training.shapes_world.scene import Scene
+from evdsearch.training.shapes_world.vocab import Lexicon
 
 CAPTIONS_PER_IMAGE = 5
 ENTITY_CAPTIONS = 2  # of the five, when the image has a nameable entity object

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from training.shapes_world.entities import Entity
-from training.shapes_world.render import png_bytes, render_scene
-from training.shapes_world.scene import Scene, place
-from training.shapes_world.vocab import Lexicon
+from evdsearch.training.shapes_world.entities import Entity
+from evdsearch.training.shapes_world.render import png_bytes, render_scene
+from evdsearch.training.shapes_world.scene import Scene, place
+from evdsearch.training.shapes_world.vocab import Lexicon
 
 
 def entity_scene(ent: Entity, rng: random.Random, lex: Lexicon, image_size: int) -> Scene:

@@ -22,7 +22,7 @@ def register(tree) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.shapes_world.generate import WorldConfig, make_world
+    from evdsearch.training.shapes_world.generate import WorldConfig, make_world
 
     out = make_world(WorldConfig(out=args.out, seed=args.seed, n_train=args.n_train, n_val=args.n_val,
                                  n_test=args.n_test, image_size=args.image_size, force=args.force,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from training.shapes_world.entities import Entity
+from evdsearch.training.shapes_world.entities import Entity
 
 
 def encyclopedia_records(entities: list[Entity], seed: int) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.errors import InvalidInput
-from training.shapes_world.vocab import SIZES, TEXTURES, Lexicon, load_lexicon
+from evdsearch.training.shapes_world.vocab import SIZES, TEXTURES, Lexicon, load_lexicon
 
 ENTITIES_PATH = Path(__file__).with_name("entities.json")
 SIGNATURE_KEYS = ("shape", "color", "size", "texture", "pattern_color")

@@ -12,13 +12,13 @@ from typing import Any
 from evdsearch.atomic import atomic_directory, write_json_atomic, write_text_atomic
 from evdsearch.errors import InvalidInput
 from evdsearch.karpathy import KarpathyDataset, KarpathyImage, Sentence, tokenize, write_karpathy
-from training.shapes_world.captions import make_captions
-from training.shapes_world.classification import write_classification
-from training.shapes_world.encyclopedia import encyclopedia_records
-from training.shapes_world.entities import Entity, choose_seen, load_entities
-from training.shapes_world.render import png_bytes, render_scene
-from training.shapes_world.scene import sample_scene
-from training.shapes_world.vocab import load_lexicon
+from evdsearch.training.shapes_world.captions import make_captions
+from evdsearch.training.shapes_world.classification import write_classification
+from evdsearch.training.shapes_world.encyclopedia import encyclopedia_records
+from evdsearch.training.shapes_world.entities import Entity, choose_seen, load_entities
+from evdsearch.training.shapes_world.render import png_bytes, render_scene
+from evdsearch.training.shapes_world.scene import sample_scene
+from evdsearch.training.shapes_world.vocab import load_lexicon
 
 GENERATOR_VERSION = 1  # bump when the same seed would give different files
 SPLITS = ("train", "val", "test")

@@ -8,8 +8,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from training.shapes_world.scene import Scene
-from training.shapes_world.vocab import Lexicon
+from evdsearch.training.shapes_world.scene import Scene
+from evdsearch.training.shapes_world.vocab import Lexicon
 
 SUPERSAMPLE = 4  # draw 4x larger, then downsample: smooth edges without antialiasing support in ImageDraw
 PATTERN_PERIOD = 6.0  # stripe / dot / check period in output pixels at image size 64

@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from training.shapes_world.entities import Entity, signature_key
-from training.shapes_world.vocab import SIZES, Lexicon
+from evdsearch.training.shapes_world.entities import Entity, signature_key
+from evdsearch.training.shapes_world.vocab import SIZES, Lexicon
 
 ASPECT = {"rectangle": 0.6, "oval": 0.68}  # height / width; other shapes fill a square box
 TEXTURE_WEIGHTS = {"plain": 0.4, "striped": 0.2, "dotted": 0.2, "checkered": 0.2}

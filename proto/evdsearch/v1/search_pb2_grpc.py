@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from proto.evdsearch.v1 import search_pb2 as proto_dot_evdsearch_dot_v1_dot_search__pb2
+from evdsearch.proto.evdsearch.v1 import search_pb2 as evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in proto/evdsearch/v1/search_pb2_grpc.py depends on'
+        + ' but the generated code in evdsearch/proto/evdsearch/v1/search_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,23 +36,23 @@ class SearchServiceStub:
         """
         self.Search = channel.unary_unary(
                 '/evdsearch.v1.SearchService/Search',
-                request_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchRequest.SerializeToString,
-                response_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchResponse.FromString,
+                request_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchRequest.SerializeToString,
+                response_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchResponse.FromString,
                 _registered_method=True)
         self.BatchSearch = channel.unary_unary(
                 '/evdsearch.v1.SearchService/BatchSearch',
-                request_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchRequest.SerializeToString,
-                response_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchResponse.FromString,
+                request_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchRequest.SerializeToString,
+                response_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchResponse.FromString,
                 _registered_method=True)
         self.Rewrite = channel.unary_unary(
                 '/evdsearch.v1.SearchService/Rewrite',
-                request_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteRequest.SerializeToString,
-                response_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteResponse.FromString,
+                request_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteRequest.SerializeToString,
+                response_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteResponse.FromString,
                 _registered_method=True)
         self.Info = channel.unary_unary(
                 '/evdsearch.v1.SearchService/Info',
-                request_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoRequest.SerializeToString,
-                response_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoResponse.FromString,
+                request_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoRequest.SerializeToString,
+                response_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoResponse.FromString,
                 _registered_method=True)
 
 
@@ -92,23 +92,23 @@ def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Search': grpc.unary_unary_rpc_method_handler(
                     servicer.Search,
-                    request_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchRequest.FromString,
-                    response_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchResponse.SerializeToString,
+                    request_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchRequest.FromString,
+                    response_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchResponse.SerializeToString,
             ),
             'BatchSearch': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchSearch,
-                    request_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchRequest.FromString,
-                    response_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchResponse.SerializeToString,
+                    request_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchRequest.FromString,
+                    response_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchResponse.SerializeToString,
             ),
             'Rewrite': grpc.unary_unary_rpc_method_handler(
                     servicer.Rewrite,
-                    request_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteRequest.FromString,
-                    response_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteResponse.SerializeToString,
+                    request_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteRequest.FromString,
+                    response_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteResponse.SerializeToString,
             ),
             'Info': grpc.unary_unary_rpc_method_handler(
                     servicer.Info,
-                    request_deserializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoRequest.FromString,
-                    response_serializer=proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoResponse.SerializeToString,
+                    request_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoRequest.FromString,
+                    response_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,8 +136,8 @@ class SearchService:
             request,
             target,
             '/evdsearch.v1.SearchService/Search',
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchRequest.SerializeToString,
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchResponse.FromString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchRequest.SerializeToString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.SearchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -163,8 +163,8 @@ class SearchService:
             request,
             target,
             '/evdsearch.v1.SearchService/BatchSearch',
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchRequest.SerializeToString,
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchResponse.FromString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchRequest.SerializeToString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.BatchSearchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -190,8 +190,8 @@ class SearchService:
             request,
             target,
             '/evdsearch.v1.SearchService/Rewrite',
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteRequest.SerializeToString,
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteResponse.FromString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteRequest.SerializeToString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.RewriteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -217,8 +217,8 @@ class SearchService:
             request,
             target,
             '/evdsearch.v1.SearchService/Info',
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoRequest.SerializeToString,
-            proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoResponse.FromString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoRequest.SerializeToString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.InfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

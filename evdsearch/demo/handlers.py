@@ -9,9 +9,9 @@ from typing import Any
 
 import gradio as gr
 
-from engine.demo import render
-from engine.demo.backend import SearchBackend
-from engine.demo.results import run_query
+from evdsearch.demo import render
+from evdsearch.demo.backend import SearchBackend
+from evdsearch.demo.results import run_query
 from evdsearch.errors import UserError
 
 _log = logging.getLogger(__name__)

@@ -8,13 +8,13 @@ from dataclasses import fields
 
 import grpc
 
-from engine.api import EngineInfo, EntityMention, Explanation, Hit, SearchRequest, SearchResponse
-from engine.convert import MODE_TO_PROTO
-from engine.search_cli import explain_rpc_error
-from engine.validation import check_mode
+from evdsearch.client.search_cli import explain_rpc_error
+from evdsearch.engine.api import EngineInfo, EntityMention, Explanation, Hit, SearchRequest, SearchResponse
+from evdsearch.engine.convert import MODE_TO_PROTO
+from evdsearch.engine.validation import check_mode
 from evdsearch.errors import InvalidInput, UserError
-from proto.evdsearch.v1 import search_pb2 as pb
-from proto.evdsearch.v1 import search_pb2_grpc
+from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # as large as the server's default, for image queries
 
@@ -34,7 +34,7 @@ def request_to_proto(req: SearchRequest) -> pb.SearchRequest:
 
 
 def explanation_from_proto(msg: pb.Explanation) -> Explanation:
-    from indexer.kb import Description
+    from evdsearch.indexer.kb import Description
 
     return Explanation(
         entities=[EntityMention(entity=e.name, text=e.text, start=e.start, end=e.end) for e in msg.entities],

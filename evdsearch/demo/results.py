@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.api import Explanation, Hit, SearchRequest, SearchResponse
-from engine.demo.backend import SearchBackend
+from evdsearch.demo.backend import SearchBackend
+from evdsearch.engine.api import Explanation, Hit, SearchRequest, SearchResponse
 from evdsearch.errors import InvalidInput
 
 

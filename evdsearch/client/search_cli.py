@@ -34,10 +34,9 @@ def register(tree: Any) -> None:
 
 def build_request(args: argparse.Namespace) -> Any:
     """The protobuf request; the server validates it (one source of truth for the rules)."""
-    from engine.convert import MODE_TO_PROTO
-    from proto.evdsearch.v1 import search_pb2 as pb
+    from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 
-    req = pb.SearchRequest(k=args.k, mode=MODE_TO_PROTO[args.mode], explain=args.explain)
+    req = pb.SearchRequest(k=args.k, mode=pb.Mode.Value(f"MODE_{args.mode.upper()}"), explain=args.explain)
     if args.query is not None:
         req.text = args.query
     if args.image is not None:
@@ -70,8 +69,8 @@ def explain_rpc_error(err: Any, server: str, timeout: float) -> UserError:
 def run(args: argparse.Namespace) -> int:
     import grpc
 
-    from engine.search_render import print_json, print_response
-    from proto.evdsearch.v1 import search_pb2_grpc
+    from evdsearch.client.render import print_json, print_response
+    from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
     if args.timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {args.timeout}")

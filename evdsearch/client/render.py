@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.api import TIMING_STAGES
+STAGE_ORDER = ("rewrite", "encode", "search", "hydrate")  # display order; stages a newer server adds follow
 
 
 def print_json(resp: Any) -> None:
@@ -48,7 +48,7 @@ def explanation_lines(ex: Any) -> list[str]:
         lines.append(f"  {group.entity}:")
         lines += [f"    - {d.text}  [{d.source}, {d.score:.2f}]" for d in group.descriptions]
     lines.append(f"rewritten query: {ex.rewritten_query or '(no rewrite)'}")
-    stages = [s for s in TIMING_STAGES if s in ex.timings_ms]
+    stages = [s for s in STAGE_ORDER if s in ex.timings_ms] + sorted(set(ex.timings_ms) - set(STAGE_ORDER))
     lines.append("timings: " + ", ".join(f"{s} {ex.timings_ms[s]:.1f} ms" for s in stages)
                  + f" (total {sum(ex.timings_ms[s] for s in stages):.1f} ms)")
     return lines

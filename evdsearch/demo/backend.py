@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from engine.api import EngineConfig, EngineInfo, SearchRequest, SearchResponse
+from evdsearch.engine.api import EngineConfig, EngineInfo, SearchRequest, SearchResponse
 
 if TYPE_CHECKING:
-    from engine.search import SearchEngine
+    from evdsearch.engine.search import SearchEngine
 
 
 class SearchBackend(Protocol):
@@ -42,7 +42,7 @@ class LocalBackend:
 
     @classmethod
     def open(cls, config: EngineConfig) -> LocalBackend:
-        from engine.search import SearchEngine
+        from evdsearch.engine.search import SearchEngine
 
         return cls(SearchEngine.open(config))
 

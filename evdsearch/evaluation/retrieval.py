@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recall import DEFAULT_KS, recall_at_k, recall_from_ranks, text_to_image_ranks
 from evdsearch.clip_models import LoadedClip, load_clip
 from evdsearch.errors import InvalidInput, ModelUnavailable, NotFound
+from evdsearch.evaluation.recall import DEFAULT_KS, recall_at_k, recall_from_ranks, text_to_image_ranks
 from evdsearch.karpathy import KarpathyDataset, KarpathyImage
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,14 @@ class RetrievalConfig:
 
 def load_split(cfg: RetrievalConfig) -> tuple[KarpathyDataset, list[KarpathyImage]]:
     """The data set and the images of the chosen split."""
-    from training.clip.data import open_dataset
+    from evdsearch.datasets import open_dataset
 
     dataset = open_dataset(cfg.data, cfg.images)
     return dataset, dataset.split(cfg.split)
 
 
 def _image_key(clip: LoadedClip, dataset: KarpathyDataset, images: list[KarpathyImage], split: str) -> str:
-    from training.clip.data import PilTransform
+    from evdsearch.datasets import PilTransform
 
     digest = hashlib.sha1(json.dumps(asdict(clip.identity), sort_keys=True).encode())
     digest.update(f"{split}|{dataset.images_root.resolve()}|{PilTransform.from_preprocess(clip.preprocess).describe()}".encode())
@@ -79,7 +79,7 @@ def embed_images(clip: LoadedClip, dataset: KarpathyDataset, images: list[Karpat
     """L2-normalised image embeddings, decoded and encoded batch by batch (memory stays flat)."""
     import torch
 
-    from training.clip.data import PilTransform, decode_images
+    from evdsearch.datasets import PilTransform, decode_images
 
     transform = PilTransform.from_preprocess(clip.preprocess)
     mean = torch.tensor(transform.mean).view(1, 3, 1, 1)
@@ -132,12 +132,12 @@ class QueryContext:
     stats: dict[str, Any] = field(default_factory=dict)  # reported beside the recalls
 
     def rewriter(self) -> Any:
-        """engine.rewriting.QueryRewriter over the KB, built on first use."""
+        """evdsearch.engine.rewriting.QueryRewriter over the KB, built on first use."""
         if self._rewriter is None:
             try:
-                from engine.rewriters import create_rewriter
-                from engine.rewriting import QueryRewriter
-                from indexer.kb import KnowledgeBase
+                from evdsearch.engine.rewriters import create_rewriter
+                from evdsearch.engine.rewriting import QueryRewriter
+                from evdsearch.indexer.kb import KnowledgeBase
             except ModuleNotFoundError as err:
                 raise ModelUnavailable(f"query rewriting modes need the engine and KB modules ({err})") from err
             kb = KnowledgeBase.open(self.cfg.kb, readonly=True) if self.cfg.kb else None
@@ -169,7 +169,7 @@ def _rewritten(captions: list[str], ctx: QueryContext) -> np.ndarray:
 
 
 def _fused(captions: list[str], ctx: QueryContext) -> np.ndarray:
-    from engine.fusion import fuse_queries
+    from evdsearch.engine.fusion import fuse_queries
 
     return np.asarray(fuse_queries(_original(captions, ctx), _rewritten(captions, ctx), ctx.cfg.alpha),
                       dtype=np.float32)
@@ -206,7 +206,7 @@ def run_retrieval(cfg: RetrievalConfig) -> dict[str, Any]:
         raise InvalidInput("--modes rewritten / fused need a knowledge base: pass --kb KB_DIR")
     dataset, images = load_split(cfg)
     clip = load_clip(cfg.model, cfg.pretrained, cfg.device)
-    from training.clip.data import find_dataset_json
+    from evdsearch.datasets import find_dataset_json
 
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else find_dataset_json(cfg.data).parent / ".cache"
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """The rewriter results table: text->image recall on the shapes world per setting, as Markdown + JSON + plot.
 
-Each setting is one `benchmarks.retrieval.run_retrieval` call (engine.rewriting + engine.fusion
+Each setting is one `evdsearch.evaluation.retrieval.run_retrieval` call (engine.rewriting + engine.fusion
 inside, so numbers match the server); this module only chooses the settings and renders the table.
 """
 
@@ -69,7 +69,7 @@ def _row(setting: Setting, result: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run every setting; write the Markdown, JSON and bar plot; return the report."""
-    from benchmarks.retrieval import RetrievalConfig, run_retrieval
+    from evdsearch.evaluation.retrieval import RetrievalConfig, run_retrieval
 
     rows = []
     for setting in cfg.settings():

@@ -47,7 +47,7 @@ def fill_templates(templates: Sequence[str], name: str) -> list[str]:
 
 def with_name(name: str, description: str) -> str:
     """A description joined to its class name as the engine's template rewriter joins them."""
-    from engine.rewriters.template import connect
+    from evdsearch.engine.rewriters.template import connect
 
     text = " ".join(description.split()).rstrip(" .")
     return f"{name} which {connect(text)}" if text else name

@@ -6,8 +6,8 @@ import argparse
 import signal
 from typing import Any
 
-from engine.serve_cli import add_description_options, description_settings
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.engine.serve_cli import add_description_options, description_settings
 
 
 def register(tree: Any) -> None:
@@ -35,7 +35,7 @@ def open_backend(args: argparse.Namespace) -> Any:
     if args.server:
         if args.kb:
             raise InvalidInput("--kb goes with --index; with --server the server's knowledge base is used")
-        from engine.demo.grpc_backend import GrpcBackend
+        from evdsearch.demo.grpc_backend import GrpcBackend
 
         backend = GrpcBackend(args.server, timeout_s=args.timeout)
         try:
@@ -46,8 +46,8 @@ def open_backend(args: argparse.Namespace) -> Any:
         return backend
     if not args.index:
         raise InvalidInput("give --index INDEX_DIR [--kb KB_DIR] to search in-process, or --server HOST:PORT")
-    from engine.api import EngineConfig
-    from engine.demo.backend import LocalBackend
+    from evdsearch.demo.backend import LocalBackend
+    from evdsearch.engine.api import EngineConfig
 
     return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
                                           device=args.device, **description_settings(args)))
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"-k must be from 1 to 48, got {args.k}")
     backend = open_backend(args)
     try:
-        from engine.demo.app import build_app, launch
+        from evdsearch.demo.app import build_app, launch
 
         app = build_app(backend, k=args.k)
         try:

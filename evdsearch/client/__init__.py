@@ -1,0 +1,1 @@
+"""Client side of the gRPC API: the `evdsearch search` verb and its terminal rendering (no server code)."""

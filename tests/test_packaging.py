@@ -1,0 +1,98 @@
+"""One namespace: a non-editable install holds only `evdsearch`, and its import layers pass `lint-imports`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# lint-imports through the interpreter, so any venv that has import-linter runs it (no console script needed)
+LINT_IMPORTS = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pip install --target` of the checkout, as a user's non-editable install lays it out."""
+    target = tmp_path_factory.mktemp("site")
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-compile",
+         "--target", str(target), str(ROOT)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    assert build.returncode == 0, build.stderr[-3000:]
+    return target
+
+
+def _python(code: str, cwd: Path, site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _lint(site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run([*LINT_IMPORTS, "--no-cache", str(ROOT / "pyproject.toml")], cwd=site, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_only_top_level_package_is_evdsearch(installed: Path) -> None:
+    top = sorted(p.name for p in installed.iterdir() if not p.name.endswith(".dist-info") and p.name != "bin")
+    assert top == ["evdsearch"]
+    for sub in ("engine", "indexer", "training", "benchmarks", "proto", "evaluation", "client", "demo"):
+        assert (installed / "evdsearch" / sub / "__init__.py").is_file(), sub
+
+
+def test_no_run_logs_shipped_as_package_data(installed: Path) -> None:
+    shipped = [p.relative_to(installed) for p in (installed / "evdsearch").rglob("*.jsonl")]
+    assert shipped == []
+
+
+def test_imports_ignore_unrelated_engine_and_proto_folders(installed: Path, tmp_path: Path) -> None:
+    for name in ("engine", "proto"):  # what a user's working directory may hold
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("DECOY = True\n")
+    code = ("import engine, proto, evdsearch.engine.search as s, evdsearch.proto.evdsearch.v1.search_pb2_grpc as g; "
+            "print(engine.DECOY, proto.DECOY); print(s.__file__); print(g.__file__)")
+    run = _python(code, tmp_path, installed)
+    assert run.returncode == 0, run.stderr[-3000:]
+    decoys, search_file, grpc_file = run.stdout.splitlines()
+    assert decoys == "True True"
+    assert Path(search_file).is_relative_to(installed) and Path(grpc_file).is_relative_to(installed)
+
+
+def test_core_contract_lists_every_core_module() -> None:
+    """A new module in evdsearch/ must join the core contract, or it could import any layer unchecked."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    core = next(c for c in config if c["id"] == "core")
+    on_disk = {f"evdsearch.{p.stem}" for p in (ROOT / "evdsearch").glob("*.py") if p.stem != "__init__"}
+    assert set(core["source_modules"]) == on_disk
+
+
+def test_layer_contracts_hold(installed: Path) -> None:
+    run = _lint(installed)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "0 broken" in run.stdout
+
+
+@pytest.mark.parametrize(("module", "bad_import", "contract"), [
+    # training and benchmarks share only the neutral evaluation layer: a direct import breaks the layers
+    ("training/deqr/build.py", "import evdsearch.benchmarks.index_scale", "Layers"),
+    # the core (here the shared plots) must not reach into a layer
+    ("plots.py", "import evdsearch.engine.api", "The core"),
+    ("client/render.py", "import evdsearch.engine.api", "Clients reach the server"),
+])
+def test_a_cross_layer_import_breaks_a_contract(installed: Path, tmp_path: Path, module: str, bad_import: str,
+                                                 contract: str) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(installed / "evdsearch", site / "evdsearch")
+    path = site / "evdsearch" / module
+    path.write_text(path.read_text() + f"\n{bad_import}  # noqa\n")
+    run = _lint(site)
+    assert run.returncode != 0
+    broken = [line for line in run.stdout.splitlines() if line.endswith("BROKEN")]
+    assert len(broken) == 1 and broken[0].startswith(contract), run.stdout[-3000:]
