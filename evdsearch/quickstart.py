@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evdsearch.errors import UserError
+from evdsearch.versioned import current_version
 
 
 @dataclass
@@ -79,9 +80,9 @@ def run_quickstart(args: argparse.Namespace) -> int:
                lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
-    _stage("import the encyclopedia into the knowledge base", (layout.kb / "data.mdb").is_file(),
+    _stage("import the encyclopedia into the knowledge base", (current_version(layout.kb) / "data.mdb").is_file(),
            lambda: cli(["kb", "import", str(layout.world / "encyclopedia.jsonl"), "--kb", str(layout.kb)]))
-    _stage("index the test images", (layout.index / "manifest.json").is_file(),
+    _stage("index the test images", (current_version(layout.index) / "manifest.json").is_file(),
            lambda: cli(["index", str(layout.world / "dataset_shapes.json"), "--split", "test",
                         "--out", str(layout.index), "--model", str(layout.clip)]))
     if args.no_serve:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from evdsearch.atomic import atomic_directory
 from evdsearch.clip_models import LoadedClip, load_clip
 from evdsearch.errors import InvalidInput, UserError
 from evdsearch.indexer import faiss_backend
 from evdsearch.indexer.embed import embed_images
 from evdsearch.indexer.manifest import (
+    DATA_FILES,
     EMBEDDINGS_FILE,
     INDEX_FILE,
     ITEMS_FILE,
@@ -25,6 +25,7 @@ from evdsearch.indexer.manifest import (
     write_manifest,
 )
 from evdsearch.indexer.sources import ImageRecord, collect_images
+from evdsearch.versioned import is_versioned, publish_version
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _check_out_dir(out: Path, force: bool) -> None:
         return
     if not force:
         raise UserError(f"{out} already exists; pass --force to replace it")
-    if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_FILE).is_file()):
+    if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_FILE).is_file() and not is_versioned(out)):
         raise UserError(f"{out} exists and is not an evdsearch index (no {MANIFEST_FILE}); "
                         f"refusing to replace it, choose another --out")
 
@@ -91,7 +92,8 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None) -> BuildR
     faiss_backend.check_trainable(faiss_backend.make_index(clip.embed_dim, cfg.factory), cfg.factory,
                                   len(source.records))
     start = time.perf_counter()
-    with atomic_directory(out, force=cfg.force) as tmp:
+    # A new version behind out/current: a server reading the old version keeps it until it reloads.
+    with publish_version(out, force=cfg.force, compat_files=(*DATA_FILES, MANIFEST_FILE)) as tmp:
         result = embed_images(clip, [r.path for r in source.records], cfg.batch_size, cfg.workers, cfg.progress)
         skipped = [{"path": source.records[i].uri, "reason": reason} for i, reason in result.skipped]
         if not result.kept:

@@ -19,6 +19,7 @@ import lmdb
 from evdsearch.errors import IncompatibleArtifact, NotFound, UserError
 from evdsearch.indexer.entity_names import NORMALIZER_VERSION, normalize_entity
 from evdsearch.indexer.kb_records import KBRecord, validate_record
+from evdsearch.versioned import current_version
 
 __all__ = ["Description", "ImportReport", "KBStats", "KnowledgeBase", "normalize_entity"]
 
@@ -65,8 +66,8 @@ def _dumps(obj: Any) -> bytes:
 class KnowledgeBase:
     """Entity → ranked visual descriptions. Open read-only to serve; writable only to import.
 
-    Read-only handles open with `lock=False`: safe as long as no import runs on the same folder
-    at the same time (imports build a new KB offline, servers then open it).
+    Read-only handles open with `lock=False` on the folder's current version (evdsearch.versioned):
+    safe, because `kb import` writes a new version and swaps it in, never pages a reader maps.
     """
 
     def __init__(self, env: lmdb.Environment, path: Path, readonly: bool) -> None:
@@ -79,7 +80,7 @@ class KnowledgeBase:
     @classmethod
     def open(cls, path: str | Path, readonly: bool = True, map_size: int = DEFAULT_MAP_SIZE) -> KnowledgeBase:
         """Open a KB folder; writable opens create it when missing."""
-        path = Path(path)
+        path = current_version(path) if readonly else Path(path)  # readers stay on one immutable version
         if readonly and not (path / "data.mdb").is_file():
             raise NotFound(f"no knowledge base at {path} (no data.mdb); create one with "
                            f"`evdsearch kb import FILE.jsonl --kb {path}`")
@@ -117,6 +118,10 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self._env.close()
+
+    def copy_to(self, folder: str | Path) -> None:
+        """Write a compacted copy of this KB into the empty folder `folder` (a consistent snapshot)."""
+        self._env.copy(str(folder), compact=True)
 
     def __enter__(self) -> KnowledgeBase:
         return self

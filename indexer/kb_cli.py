@@ -13,13 +13,11 @@ from evdsearch.errors import NotFound
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from evdsearch.indexer.kb import KnowledgeBase
+    from evdsearch.indexer.kb_publish import import_new_version
     from evdsearch.indexer.kb_records import read_import_file
 
     records = read_import_file(args.file)  # every line is checked before the KB is touched
-    with KnowledgeBase.open(args.kb, readonly=False) as kb:
-        report = kb.import_records(records)
-        stats = kb.stats()
+    report, stats = import_new_version(args.kb, records)  # a new version: safe while a server reads the KB
     print(f"imported {report.added} descriptions ({report.new_entities} new entities, "
           f"{report.duplicates} duplicates skipped) into {args.kb}; "
           f"it now holds {stats.entities} entities, {stats.descriptions} descriptions")

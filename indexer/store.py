@@ -20,6 +20,7 @@ from evdsearch.indexer.manifest import (
     checksums,
     read_manifest,
 )
+from evdsearch.versioned import current_version
 
 DEFAULT_NPROBE = 32  # IVF lists probed per query: good recall for IVF1024 at a fraction of Flat's cost
 DEFAULT_EF_SEARCH = 64  # HNSW candidate list size per query
@@ -45,7 +46,7 @@ class IndexStore:
     def open(cls, directory: str | Path, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
              device: str = "auto", verify: bool = False) -> IndexStore:
         """Open an index folder; `verify` also re-hashes the files against the manifest (slow when big)."""
-        directory = Path(directory)
+        directory = current_version(directory)  # the version folder, fixed for this store's life
         manifest = read_manifest(directory)
         for name in DATA_FILES:
             if not (directory / name).is_file():

@@ -14,6 +14,7 @@ from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound, UserE
 from evdsearch.indexer import embed
 from evdsearch.indexer.build import IndexBuildConfig, build_index
 from evdsearch.indexer.store import IndexStore
+from evdsearch.versioned import current_version, version_ids
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,9 @@ def config(source: Path, out: Path, clip: LoadedClip, **kw) -> IndexBuildConfig:
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    """The current version's files, and which version that is."""
+    version = current_version(folder)
+    return {"version": str(version).encode(), **{p.name: p.read_bytes() for p in sorted(version.iterdir())}}
 
 
 def assert_exact_top_k(store: IndexStore, k: int) -> None:
@@ -57,8 +60,10 @@ def test_flat_round_trip(tmp_path: Path, clip: LoadedClip) -> None:
     paths = write_images(tmp_path / "images", 12)
     report = build_index(config(tmp_path / "images", tmp_path / "index", clip), clip=clip)
     assert report.count == 12 and report.skipped == []
-    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == [
+    assert sorted(p.name for p in current_version(tmp_path / "index").iterdir()) == [
         "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json"]
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == [  # links to current/NAME beside it
+        ".lock", "current", "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json", "versions"]
     store = IndexStore.open(tmp_path / "index", verify=True)
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
     assert store.manifest.to_json() == manifest
@@ -146,6 +151,8 @@ def test_interrupted_build_leaves_previous_index(tmp_path: Path, clip: LoadedCli
     assert len(calls) == 2
     assert folder_bytes(tmp_path / "index") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "index"]  # no temp folder left
+    assert version_ids(tmp_path / "index") == ["v000001"]
+    assert sorted(p.name for p in (tmp_path / "index" / "versions").iterdir()) == ["v000001"]
 
 
 def test_existing_index_needs_force(tmp_path: Path, clip: LoadedClip) -> None:
@@ -187,7 +194,7 @@ def test_store_open_errors(tmp_path: Path, clip: LoadedClip) -> None:
         IndexStore.open(tmp_path / "index", verify=True)
     with pytest.raises(IncompatibleArtifact, match="items holds"):
         IndexStore.open(tmp_path / "index")
-    (tmp_path / "index" / "embeddings.npy").unlink()
+    (current_version(tmp_path / "index") / "embeddings.npy").unlink()
     with pytest.raises(IncompatibleArtifact, match="embeddings.npy is missing"):
         IndexStore.open(tmp_path / "index")
 

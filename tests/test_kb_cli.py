@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from evdsearch import cli
+from evdsearch.versioned import current_version
 
 LINES = [
     {"entity": "Tomato", "description": "a round red fruit with a green stem", "source": "encyclopedia",
@@ -75,12 +76,12 @@ def test_malformed_line_names_it_and_writes_nothing(tmp_path: Path, capsys: pyte
     assert not kb.exists()  # checked before the knowledge base is even created
 
     assert cli.main(["kb", "import", str(write_jsonl(tmp_path / "ok.jsonl", LINES[:1])), "--kb", str(kb)]) == 0
-    before = (kb / "data.mdb").read_bytes()
+    before = (current_version(kb) / "data.mdb").read_bytes()
     no_score = write_jsonl(tmp_path / "no_score.jsonl", [LINES[2], {"entity": "zebra", "description": "stripes",
                                                                      "source": "s"}])
     assert cli.main(["kb", "import", str(no_score), "--kb", str(kb)]) == 2
     assert "no_score.jsonl line 2: field 'score' must be a finite number" in capsys.readouterr().err
-    assert (kb / "data.mdb").read_bytes() == before
+    assert (current_version(kb) / "data.mdb").read_bytes() == before
 
 
 def test_missing_kb_and_file_are_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

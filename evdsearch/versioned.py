@@ -1,0 +1,194 @@
+"""Versioned folders: `DIR/versions/<id>/` behind a `DIR/current` symlink that is swapped atomically.
+
+A reader resolves `DIR/current` once (`current_version`) and then works on an immutable version folder,
+so a writer never touches files a reader maps. A writer (`publish_version`) fills a staging folder,
+fsyncs every file and folder, renames it to `versions/<id>`, then replaces `current` with
+`os.replace` of a temporary symlink: at every instant `DIR` shows either the old or the new version.
+A writer holds `DIR/.lock` (flock, dropped by the kernel even on kill -9), so any staging folder it finds
+is a leftover of a killed writer and is swept. After a swap the previous version is kept (rollback,
+readers still on it); older ones are removed.
+
+Old-layout folders (data files directly in `DIR`, from releases before versioning) are read as they are;
+the next publish writes `versions/` beside them, swaps `current` in, then atomically replaces each old
+file by a link `DIR/NAME -> current/NAME`. Those links stay afterwards, so tools that read `DIR/NAME`
+(`DIR/manifest.json`, `DIR/data.mdb`) keep working; they read whatever version is current.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from evdsearch.errors import UserError
+
+VERSIONS = "versions"  # folder of version folders
+CURRENT = "current"  # symlink to versions/<id>, relative
+LOCK = ".lock"  # flock-ed by writers
+KEEP = 2  # versions kept after a swap: current and the previous one
+_ID = re.compile(r"^v(\d{6,})$")  # v000001, v000002, ...
+_STAGING_SUFFIX = ".partial"
+
+
+class WriterBusy(UserError):
+    """Another process is publishing into the same folder right now."""
+
+
+def is_versioned(directory: str | os.PathLike) -> bool:
+    """True when `directory` has a `current` link (the versioned layout)."""
+    return os.path.islink(Path(directory) / CURRENT)
+
+
+def current_version(directory: str | os.PathLike) -> Path:
+    """The folder a reader should open: the real path of `DIR/current`, or `DIR` itself (old layout).
+
+    Resolve once and keep the result: the version folder never changes, `DIR/current` may.
+    """
+    directory = Path(directory)
+    link = directory / CURRENT
+    if os.path.islink(link):
+        return Path(os.path.realpath(link))
+    return directory
+
+
+def version_ids(directory: str | os.PathLike) -> list[str]:
+    """Published version ids in `DIR/versions`, oldest first."""
+    folder = Path(directory) / VERSIONS
+    if not folder.is_dir():
+        return []
+    ids = [name for name in os.listdir(folder) if _ID.match(name) and (folder / name).is_dir()]
+    return sorted(ids, key=lambda name: int(name[1:]))
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file under `root`, then every folder (children before parents), then `root`."""
+    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (renames, new names) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _writer_lock(directory: Path) -> Iterator[None]:
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise WriterBusy(f"another evdsearch process is writing {directory} right now; "
+                             f"try again when it has finished") from err
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def sweep_leftovers(directory: Path) -> list[Path]:
+    """Remove staging folders and temporary links of killed writers (call with the writer lock held)."""
+    removed: list[Path] = []
+    versions = directory / VERSIONS
+    if versions.is_dir():
+        for name in os.listdir(versions):
+            if name.endswith(_STAGING_SUFFIX):
+                shutil.rmtree(versions / name, ignore_errors=True)
+                removed.append(versions / name)
+    for name in os.listdir(directory):
+        if name.startswith(f".{CURRENT}.") and name.endswith(".tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(directory / name)
+            removed.append(directory / name)
+    return removed
+
+
+def _sweep_old_versions(directory: Path, current: str) -> None:
+    """Keep the current version and the one before it; remove older ones."""
+    ids = version_ids(directory)
+    keep = set(ids[-KEEP:]) | {current}
+    for name in ids:
+        if name not in keep:
+            shutil.rmtree(directory / VERSIONS / name, ignore_errors=True)
+
+
+def _swap_current(directory: Path, version: str) -> None:
+    tmp = directory / f".{CURRENT}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(os.path.join(VERSIONS, version), tmp)
+    os.replace(tmp, directory / CURRENT)  # atomic: readers see the old link or the new one
+    fsync_dir(directory)
+
+
+def _link_compat(directory: Path, names: Iterable[str]) -> None:
+    """`DIR/NAME -> current/NAME` for each name: replaces an old-layout file atomically, then stays."""
+    for name in names:
+        path = directory / name
+        target = os.path.join(CURRENT, name)
+        if os.path.islink(path) and os.readlink(path) == target:
+            continue
+        tmp = directory / f".{CURRENT}.{name}.{os.getpid()}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, path)
+    fsync_dir(directory)
+
+
+@contextlib.contextmanager
+def publish_version(directory: str | os.PathLike, force: bool = True,
+                    compat_files: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield an empty staging folder; when the block ends without error, it becomes `DIR`'s current version.
+
+    `force=False` refuses a folder that already holds a version (or an old-layout folder with files).
+    `compat_files` names the data files of the old layout: each becomes a link `DIR/NAME -> current/NAME`.
+    An error inside the block removes the staging folder and leaves `DIR` as it was (a `DIR` this call
+    created is removed again).
+    """
+    directory = Path(directory)
+    created = not directory.exists()
+    if not force and _has_content(directory):
+        raise UserError(f"{directory} already exists; pass --force to replace it")
+    (directory / VERSIONS).mkdir(parents=True, exist_ok=True)
+    with _writer_lock(directory):
+        sweep_leftovers(directory)
+        ids = version_ids(directory)
+        version = f"v{(int(ids[-1][1:]) + 1 if ids else 1):06d}"
+        staging = directory / VERSIONS / f"{version}{_STAGING_SUFFIX}"
+        staging.mkdir()
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(directory if created else staging, ignore_errors=True)
+            raise
+        fsync_tree(staging)
+        os.rename(staging, directory / VERSIONS / version)
+        fsync_dir(directory / VERSIONS)
+        _swap_current(directory, version)
+        _link_compat(directory, compat_files)
+        _sweep_old_versions(directory, version)
+
+
+def _has_content(directory: Path) -> bool:
+    if is_versioned(directory):
+        return True
+    if not directory.is_dir():
+        return directory.exists()
+    return any(name not in (VERSIONS, LOCK) and not name.endswith(".tmp") for name in os.listdir(directory))

@@ -1,0 +1,31 @@
+"""`import_new_version`: a KB import writes a new version (copy of the current one + the records) and swaps it in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from evdsearch.indexer.kb import ImportReport, KBStats, KnowledgeBase
+from evdsearch.versioned import current_version, publish_version
+
+LMDB_FILES = ("data.mdb", "lock.mdb")  # an LMDB folder's files: the old (unversioned) layout of a KB folder
+
+
+def import_new_version(kb_dir: str | Path, records: Iterable[Any]) -> tuple[ImportReport, KBStats]:
+    """Import `records` into a new version of the KB at `kb_dir` (created when missing) and make it current.
+
+    The current version is copied (compacted) into the staging folder first, so servers reading it keep
+    reading pages nobody writes; they pick the new version up on reload. All or nothing: an invalid
+    record or a kill leaves the current version as it was.
+    """
+    kb_dir = Path(kb_dir)
+    source = current_version(kb_dir)
+    with publish_version(kb_dir, force=True, compat_files=LMDB_FILES) as staging:
+        if (source / "data.mdb").is_file():
+            with KnowledgeBase.open(source) as current:  # read-only: checks the format before copying
+                current.copy_to(staging)
+        with KnowledgeBase.open(staging, readonly=False) as kb:
+            report = kb.import_records(records)
+            stats = kb.stats()
+    return report, stats
