@@ -219,3 +219,18 @@ def test_karpathy_source_carries_captions(tmp_path: Path, clip: LoadedClip) -> N
         "images_root": str(tmp_path.resolve())}
     with pytest.raises(InvalidInput, match="split 'val' has no images"):
         build_index(config(tmp_path / "data.json", tmp_path / "other", clip, split="val"), clip=clip)
+
+
+def test_verify_command(tmp_path: Path, clip: LoadedClip, capsys: pytest.CaptureFixture[str]) -> None:
+    from evdsearch import cli
+
+    write_images(tmp_path / "images", 5)
+    build_index(config(tmp_path / "images", tmp_path / "index", clip), clip=clip)
+    assert cli.main(["verify", str(tmp_path / "index")]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("ok: index") and "5 images" in out and "checksums match" in out and "\n" not in out
+    with open(current_version(tmp_path / "index") / "items.jsonl", "a") as handle:
+        handle.write('{"id": 5, "uri": "x", "captions": []}\n')
+    assert cli.main(["verify", str(tmp_path / "index")]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED: index" in err and "checksum mismatch" in err
