@@ -118,3 +118,5 @@ class EngineInfo:
     default_alpha: float  # alpha used when a request leaves it unset
     device: str  # torch device of the encoders
     version: str  # evdsearch version
+    generation: int = 1  # engine generation: 1 at start, +1 per successful hot reload
+    loaded_at: str = ""  # when that generation was loaded (ISO 8601 UTC); set by the server

@@ -27,7 +27,7 @@ def load_index_clip(config: EngineConfig, manifest: Any) -> Any:
                         f"give the same model explicitly (EngineConfig.model / --model)") from err
 
 
-def open_parts(config: EngineConfig) -> tuple[Any, Any, Any, Any]:
+def open_parts(config: EngineConfig, kb: Any = None) -> tuple[Any, Any, Any, Any]:
     """(IndexStore, LoadedClip, KnowledgeBase | None, Rewriter); a CLIP that does not fit the index is refused."""
     from evdsearch.engine.onnx_clip_text import with_text_encoder
     from evdsearch.engine.rewriters import create_rewriter
@@ -48,4 +48,4 @@ def open_parts(config: EngineConfig) -> tuple[Any, Any, Any, Any]:
             _log.warning("no knowledge base given: queries are searched as they are (rewriter %s unused)",
                          config.rewriter)
         return store, clip, None, rewriter
-    return store, clip, KnowledgeBase.open(config.kb_dir), rewriter
+    return store, clip, kb if kb is not None else KnowledgeBase.open(config.kb_dir), rewriter

@@ -61,11 +61,14 @@ class SearchEngine:
         self.dim = int(store.dim)
 
     @classmethod
-    def open(cls, config: EngineConfig) -> SearchEngine:
-        """Load the index, the CLIP it was built with (or config.model), the KB and the rewriter."""
+    def open(cls, config: EngineConfig, kb: KnowledgeBase | None = None) -> SearchEngine:
+        """Load the index, the CLIP it was built with (or config.model), the KB and the rewriter.
+
+        `kb`: an already open handle of config.kb_dir to use instead of opening it (hot reload).
+        """
         from evdsearch.engine.loading import open_parts
 
-        store, clip, kb, rewriter = open_parts(config)
+        store, clip, kb, rewriter = open_parts(config, kb=kb)
         query_rewriter = QueryRewriter(kb, rewriter, max_descriptions=config.max_descriptions,
                                        cache_size=config.rewrite_cache_size,
                                        prefer_sources=config.prefer_sources)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import threading
@@ -72,8 +73,8 @@ def _text_encoder_name(engine: Any) -> str:
     return "onnxruntime" if isinstance(engine.clip, ClipWithOnnxText) else "torch"
 
 
-def _wait_for_signal() -> int:
-    """Block until SIGTERM or SIGINT; returns the signal number."""
+def _wait_for_signal(on_hup: Any = None) -> int:
+    """Block until SIGTERM or SIGINT; returns the signal number. SIGHUP runs `on_hup()` in a thread."""
     received: list[int] = []
     done = threading.Event()
 
@@ -83,9 +84,27 @@ def _wait_for_signal() -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
+    if on_hup is not None:  # the reload is slow (model load): never in the signal handler itself
+        signal.signal(signal.SIGHUP, lambda _s, _f: threading.Thread(target=on_hup, name="evdsearch-reload",
+                                                                        daemon=True).start())
     while not done.wait(1.0):  # a timed wait keeps the main thread responsive to signals
         pass
     return received[0]
+
+
+def _reload_on_signal(reloader: Any) -> None:
+    """SIGHUP: reopen index, KB and rewriter; one line either way (a failure keeps the old engine serving)."""
+    from evdsearch.engine.reload import ReloadFailed
+
+    try:
+        outcome = reloader.reload()
+    except ReloadFailed as err:
+        print(f"evdsearch: SIGHUP: {err}", flush=True)
+        return
+    gen = outcome.generation
+    info = gen.engine.info()
+    print(f"evdsearch: SIGHUP: reloaded in {outcome.seconds:.1f} s, now serving generation {gen.number} "
+          f"({info.index_size} images, {info.kb_entities} entities, rewriter {info.rewriter})", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     print(f"try: evdsearch search {shlex.quote(_example_query(engine))} --server {target} -k 10 --explain",
           flush=True)
-    signum = _wait_for_signal()
+    print(f"reload: kill -HUP {os.getpid()} (or AdminService.Reload) reopens the index, KB and rewriter",
+          flush=True)
+    signum = _wait_for_signal(on_hup=lambda: _reload_on_signal(running.reloader))
     print(f"evdsearch: {signal.Signals(signum).name} received, draining for up to {args.grace:g} s", flush=True)
     running.stop(args.grace)
     print("evdsearch: server stopped", flush=True)

@@ -10,11 +10,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from evdsearch.engine.admin import AdminServicer
+from evdsearch.engine.reload import EngineHolder, Reloader
 from evdsearch.engine.servicer import SearchServicer
 from evdsearch.errors import UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2, search_pb2_grpc
 
 SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name  # evdsearch.v1.SearchService
+ADMIN_SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name  # evdsearch.v1.AdminService
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # room for a large image query or a 256-request batch
 DEFAULT_GRACE_S = 5.0  # in-flight RPCs get this long to finish on shutdown
 
@@ -27,6 +30,7 @@ class RunningServer:
     port: int
     host: str
     health: health.HealthServicer
+    reloader: Reloader | None = None  # hot reload (SIGHUP, AdminService.Reload); add hooks to .callbacks
 
     @property
     def address(self) -> str:
@@ -53,13 +57,17 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="evdsearch-rpc"),
                          options=options)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(engine), server)
+    holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
+    reloader = Reloader(holder)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(holder), server)
+    search_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(reloader), server)
     health_servicer = health.HealthServicer()
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)  # until start()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+        (SERVICE_NAME, ADMIN_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as err:
@@ -69,4 +77,4 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
         reason = "the port is in use or the address is not local"
     if not bound:
         raise UserError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host")
-    return RunningServer(server=server, port=bound, host=host, health=health_servicer)
+    return RunningServer(server=server, port=bound, host=host, health=health_servicer, reloader=reloader)

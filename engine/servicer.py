@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import grpc
 
 from evdsearch.engine import convert
 from evdsearch.engine.api import DeadlineExceeded
+from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
 from evdsearch.errors import InvalidInput, NotFound, UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
@@ -37,26 +39,39 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
-    """Each RPC: convert the request, call the engine before the deadline, convert the answer."""
+    """Each RPC: convert the request, call the engine before the deadline, convert the answer.
 
-    def __init__(self, engine: SearchEngine) -> None:
-        self.engine = engine
+    The engine comes from an EngineHolder, read once per RPC: a hot reload swaps it between RPCs, never in one.
+    """
+
+    def __init__(self, engine: SearchEngine | EngineHolder) -> None:
+        self.holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
+
+    @property
+    def engine(self) -> SearchEngine:
+        """The engine serving now."""
+        return self.holder.current.engine
 
     def Search(self, request: pb.SearchRequest, context: grpc.ServicerContext) -> pb.SearchResponse:
-        return _call(context, lambda deadline: convert.response_to_proto(
-            self.engine.search(convert.request_from_proto(request), deadline=deadline)))
+        with self.holder.acquire() as gen:
+            return _call(context, lambda deadline: convert.response_to_proto(
+                gen.engine.search(convert.request_from_proto(request), deadline=deadline)))
 
     def BatchSearch(self, request: pb.BatchSearchRequest, context: grpc.ServicerContext) -> pb.BatchSearchResponse:
-        return _call(context, lambda deadline: pb.BatchSearchResponse(responses=[
-            convert.response_to_proto(r) for r in self.engine.search_batch(
-                [convert.request_from_proto(q) for q in request.requests], deadline=deadline)]))
+        with self.holder.acquire() as gen:
+            return _call(context, lambda deadline: pb.BatchSearchResponse(responses=[
+                convert.response_to_proto(r) for r in gen.engine.search_batch(
+                    [convert.request_from_proto(q) for q in request.requests], deadline=deadline)]))
 
     def Rewrite(self, request: pb.RewriteRequest, context: grpc.ServicerContext) -> pb.RewriteResponse:
-        return _call(context, lambda _deadline: convert.rewrite_to_proto(
-            self.engine.rewrite(request.text), self.engine.rewriter_name))
+        with self.holder.acquire() as gen:
+            return _call(context, lambda _deadline: convert.rewrite_to_proto(
+                gen.engine.rewrite(request.text), gen.engine.rewriter_name))
 
     def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> pb.InfoResponse:
-        return _call(context, lambda _deadline: convert.info_to_proto(self.engine.info()))
+        with self.holder.acquire() as gen:
+            return _call(context, lambda _deadline: convert.info_to_proto(dataclasses.replace(
+                gen.engine.info(), generation=gen.number, loaded_at=gen.loaded_at)))
 
 
 def _call(context: grpc.ServicerContext, work: Callable[[float | None], T]) -> T:

@@ -146,7 +146,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("model", "pretrained", "fingerprint", "dim", "index_size", "index_factory", "kb_entities", "kb_descriptions", "rewriter", "default_alpha", "device", "version")
+    __slots__ = ("model", "pretrained", "fingerprint", "dim", "index_size", "index_factory", "kb_entities", "kb_descriptions", "rewriter", "default_alpha", "device", "version", "generation", "loaded_at")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRETRAINED_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +159,8 @@ class InfoResponse(_message.Message):
     DEFAULT_ALPHA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
     model: str
     pretrained: str
     fingerprint: str
@@ -171,4 +173,24 @@ class InfoResponse(_message.Message):
     default_alpha: float
     device: str
     version: str
-    def __init__(self, model: _Optional[str] = ..., pretrained: _Optional[str] = ..., fingerprint: _Optional[str] = ..., dim: _Optional[int] = ..., index_size: _Optional[int] = ..., index_factory: _Optional[str] = ..., kb_entities: _Optional[int] = ..., kb_descriptions: _Optional[int] = ..., rewriter: _Optional[str] = ..., default_alpha: _Optional[float] = ..., device: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    generation: int
+    loaded_at: str
+    def __init__(self, model: _Optional[str] = ..., pretrained: _Optional[str] = ..., fingerprint: _Optional[str] = ..., dim: _Optional[int] = ..., index_size: _Optional[int] = ..., index_factory: _Optional[str] = ..., kb_entities: _Optional[int] = ..., kb_descriptions: _Optional[int] = ..., rewriter: _Optional[str] = ..., default_alpha: _Optional[float] = ..., device: _Optional[str] = ..., version: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_at: _Optional[str] = ...) -> None: ...
+
+class ReloadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadResponse(_message.Message):
+    __slots__ = ("generation", "loaded_at", "index_size", "kb_entities", "seconds")
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    INDEX_SIZE_FIELD_NUMBER: _ClassVar[int]
+    KB_ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    loaded_at: str
+    index_size: int
+    kb_entities: int
+    seconds: float
+    def __init__(self, generation: _Optional[int] = ..., loaded_at: _Optional[str] = ..., index_size: _Optional[int] = ..., kb_entities: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...

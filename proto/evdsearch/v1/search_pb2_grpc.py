@@ -228,3 +228,81 @@ class SearchService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AdminServiceStub:
+    """Operations on a running server (token-protected when the server has --auth-token-file).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Reload = channel.unary_unary(
+                '/evdsearch.v1.AdminService/Reload',
+                request_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.ReloadRequest.SerializeToString,
+                response_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.ReloadResponse.FromString,
+                _registered_method=True)
+
+
+class AdminServiceServicer:
+    """Operations on a running server (token-protected when the server has --auth-token-file).
+    """
+
+    def Reload(self, request, context):
+        """Reopen index, knowledge base, rewriter (and token file) from their paths; the new engine is built
+        beside the old one and swapped in, in-flight requests finish on the old one. A reload that fails
+        keeps the old engine serving and answers FAILED_PRECONDITION / NOT_FOUND with the reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Reload': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reload,
+                    request_deserializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.ReloadRequest.FromString,
+                    response_serializer=evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.ReloadResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'evdsearch.v1.AdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('evdsearch.v1.AdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AdminService:
+    """Operations on a running server (token-protected when the server has --auth-token-file).
+    """
+
+    @staticmethod
+    def Reload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/evdsearch.v1.AdminService/Reload',
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.ReloadRequest.SerializeToString,
+            evdsearch_dot_proto_dot_evdsearch_dot_v1_dot_search__pb2.ReloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
