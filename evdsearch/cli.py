@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.indexer.verify_cli",
     "evdsearch.engine.serve_cli",
     "evdsearch.client.search_cli",
+    "evdsearch.client.admin_cli",
     "evdsearch.benchmarks.retrieval_cli",
     "evdsearch.benchmarks.serve_cli",
     "evdsearch.benchmarks.index_scale_cli",

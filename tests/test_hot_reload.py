@@ -17,6 +17,7 @@ import grpc
 import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
+from evdsearch import cli
 from evdsearch.engine.server import RunningServer, build_server
 from evdsearch.indexer.build import IndexBuildConfig
 from evdsearch.indexer.build import build_index as run_build
@@ -104,7 +105,7 @@ def test_reload_rpc_under_load_fails_no_search(served, tiny_clip_dir: Path) -> N
     assert running.reloader.holder._live == [running.reloader.holder.current]  # the old engine was closed
 
 
-def test_failed_reload_keeps_serving(served, tiny_clip_dir: Path) -> None:
+def test_failed_reload_keeps_serving(served, tiny_clip_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     running, index, kb = served
     with publish_version(index, compat_files=("manifest.json",)) as staging:  # a broken index version
         (staging / "manifest.json").write_text("{not json")
@@ -117,9 +118,15 @@ def test_failed_reload_keeps_serving(served, tiny_clip_dir: Path) -> None:
         assert "not valid JSON" in err.value.details()
         assert len(search.Search(pb.SearchRequest(text="a tomato", k=2), timeout=10).hits) == 2
         assert search.Info(pb.InfoRequest(), timeout=10).generation == 1
+        assert cli.main(["reload", "--server", running.address]) == 2  # the CLI says why in one line
+        assert "FAILED_PRECONDITION: reload failed, still serving generation 1" in capsys.readouterr().err
         rebuild(index, index.parent / "data" / "images", 5, tiny_clip_dir)  # fixed: the next reload works
         assert admin.Reload(pb.ReloadRequest(), timeout=60).index_size == 5
         assert search.Info(pb.InfoRequest(), timeout=10).generation == 2
+    assert cli.main(["reload", "--server", running.address]) == 0
+    assert "generation 3" in capsys.readouterr().out
+    assert cli.main(["info", "--server", running.address]) == 0
+    assert capsys.readouterr().out.startswith("generation 3 (loaded 20")
 
 
 def test_sighup_reloads_a_running_serve_process(tmp_path: Path, tiny_clip_dir: Path) -> None:
