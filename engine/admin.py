@@ -30,6 +30,9 @@ class AdminServicer(search_pb2_grpc.AdminServiceServicer):
             _log.warning("AdminService.Reload: %s", err)
             raise
         gen = outcome.generation
+        _log.warning("AdminService.Reload: now serving generation %d (%d images, KB %s) after %.1f s", gen.number,
+                     gen.engine.store.count, gen.engine.kb.path if gen.engine.kb is not None else "none",
+                     outcome.seconds)
         stats = gen.engine.kb.stats() if gen.engine.kb is not None else None
         return pb.ReloadResponse(generation=gen.number, loaded_at=gen.loaded_at, index_size=gen.engine.store.count,
                                  kb_entities=stats.entities if stats else 0, seconds=outcome.seconds)

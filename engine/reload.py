@@ -129,6 +129,6 @@ class Reloader:
                 raise ReloadFailed(f"reload failed, still serving generation {serving.number}: {err}") from err
             gen = self.holder.swap(engine)
             seconds = time.perf_counter() - start
-        _log.warning("reloaded: generation %d, %d images, kb %s, in %.1f s", gen.number, engine.store.count,
+        _log.info("reloaded: generation %d, %d images, kb %s, in %.1f s", gen.number, engine.store.count,
                      engine.kb.path if engine.kb is not None else "none", seconds)
         return ReloadOutcome(gen, seconds)
