@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a SIGHUP while loading must not kill us; reloads once serving
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
                           text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args))

@@ -137,6 +137,7 @@ def report(results: dict[str, tuple[int, int, int]]) -> None:
         print(f"kill -9 {what}: {survived} rounds survived / {tried} tried ({early} killed before they finished)")
 
 
+@pytest.mark.slow  # ~90 s on the loaded 2-core box: forkserver start (torch) + 22 real CLI runs
 def test_kill9_index_and_kb_import(ctx, tmp_path: Path, tiny_clip_dir: Path) -> None:
     results = kill_rounds(ctx, tmp_path, tiny_clip_dir, index_rounds=8, kb_rounds=12)
     report(results)

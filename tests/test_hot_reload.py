@@ -129,6 +129,7 @@ def test_failed_reload_keeps_serving(served, tiny_clip_dir: Path, capsys: pytest
     assert capsys.readouterr().out.startswith("generation 3 (loaded 20")
 
 
+@pytest.mark.slow  # starts an `evdsearch serve` process
 def test_sighup_reloads_a_running_serve_process(tmp_path: Path, tiny_clip_dir: Path) -> None:
     index, kb = build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb")
     proc = subprocess.Popen([sys.executable, "-m", "evdsearch", "serve", "--index", str(index), "--kb", str(kb),
