@@ -234,3 +234,17 @@ def test_verify_command(tmp_path: Path, clip: LoadedClip, capsys: pytest.Capture
     assert cli.main(["verify", str(tmp_path / "index")]) == 1
     err = capsys.readouterr().err
     assert "FAILED: index" in err and "checksum mismatch" in err
+
+
+def test_old_layout_index_opens_and_the_next_build_converts_it(tmp_path: Path, clip: LoadedClip) -> None:
+    import shutil
+
+    write_images(tmp_path / "images", 4)
+    build_index(config(tmp_path / "images", tmp_path / "built", clip), clip=clip)
+    old = tmp_path / "old"  # what the previous release wrote: the files directly in the folder
+    shutil.copytree(current_version(tmp_path / "built"), old)
+    assert IndexStore.open(old, verify=True).count == 4
+    write_images(tmp_path / "images", 6)
+    build_index(config(tmp_path / "images", old, clip, force=True), clip=clip)
+    assert (old / "manifest.json").is_symlink() and version_ids(old) == ["v000001"]
+    assert IndexStore.open(old, verify=True).count == 6
