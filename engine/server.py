@@ -10,6 +10,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT
+from evdsearch.engine.request_guard import DecodeGuardInterceptor
+from evdsearch.engine.security import TlsFiles, TokenAuthInterceptor, TokenStore
 from evdsearch.engine.servicer import SearchServicer
 from evdsearch.errors import UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2, search_pb2_grpc
@@ -27,6 +30,8 @@ class RunningServer:
     port: int
     host: str
     health: health.HealthServicer
+    transport: str = "plaintext"  # plaintext | TLS | mutual TLS, plus "+ token auth": for the ready line
+    tokens: TokenStore | None = None  # the accepted tokens; `tokens.reload()` re-reads their file
 
     @property
     def address(self) -> str:
@@ -44,16 +49,24 @@ class RunningServer:
 
 
 def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1") -> RunningServer:
-    """A server for `engine` bound to host:port (port 0 picks a free one); not started yet."""
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1",
+                 tls: TlsFiles | None = None, tokens: TokenStore | None = None,
+                 max_concurrent: int | None = DEFAULT_MAX_CONCURRENT, expose_paths: bool = False) -> RunningServer:
+    """A server for `engine` bound to host:port (port 0 picks a free one); not started yet.
+
+    `tls`: serve TLS (mutual with a client CA); `tokens`: every service but health needs a bearer token;
+    `max_concurrent`: RPCs beyond it answer RESOURCE_EXHAUSTED at once (gRPC's own bound, checked before
+    the worker queue); `expose_paths`: hits carry absolute server paths instead of image-root-relative ones.
+    """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not share it silently
     ]
+    interceptors = [*([TokenAuthInterceptor(tokens)] if tokens is not None else []), DecodeGuardInterceptor()]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="evdsearch-rpc"),
-                         options=options)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(engine), server)
+                         options=options, interceptors=interceptors, maximum_concurrent_rpcs=max_concurrent)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(engine, expose_paths=expose_paths), server)
     health_servicer = health.HealthServicer()
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)  # until start()
@@ -61,7 +74,8 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        bound = server.add_secure_port(f"{host}:{port}", tls.credentials()) if tls is not None \
+            else server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as err:
         bound = 0
         reason = str(err)
@@ -69,4 +83,6 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
         reason = "the port is in use or the address is not local"
     if not bound:
         raise UserError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host")
-    return RunningServer(server=server, port=bound, host=host, health=health_servicer)
+    transport = (tls.describe() if tls is not None else "plaintext") + (" + token auth" if tokens is not None else "")
+    return RunningServer(server=server, port=bound, host=host, health=health_servicer, transport=transport,
+                         tokens=tokens)

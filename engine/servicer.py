@@ -10,8 +10,9 @@ from typing import TypeVar
 import grpc
 
 from evdsearch.engine import convert
-from evdsearch.engine.api import DeadlineExceeded
+from evdsearch.engine.api import DeadlineExceeded, ResourceExhausted
 from evdsearch.engine.search import SearchEngine
+from evdsearch.engine.uris import hide_paths, image_root
 from evdsearch.errors import InvalidInput, NotFound, UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
@@ -21,6 +22,7 @@ T = TypeVar("T")
 
 # Checked in order: the first matching class names the status.
 STATUS_BY_ERROR: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
+    (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (UserError, grpc.StatusCode.FAILED_PRECONDITION),
@@ -39,16 +41,23 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     """Each RPC: convert the request, call the engine before the deadline, convert the answer."""
 
-    def __init__(self, engine: SearchEngine) -> None:
+    def __init__(self, engine: SearchEngine, expose_paths: bool = False) -> None:
         self.engine = engine
+        self.expose_paths = expose_paths  # False: hit URIs relative to the index's image root
+
+    def _public(self, response: pb.SearchResponse) -> pb.SearchResponse:
+        if self.expose_paths:
+            return response
+        store = getattr(self.engine, "store", None)
+        return hide_paths(response, image_root(store.manifest) if store is not None else None)
 
     def Search(self, request: pb.SearchRequest, context: grpc.ServicerContext) -> pb.SearchResponse:
-        return _call(context, lambda deadline: convert.response_to_proto(
-            self.engine.search(convert.request_from_proto(request), deadline=deadline)))
+        return _call(context, lambda deadline: self._public(convert.response_to_proto(
+            self.engine.search(convert.request_from_proto(request), deadline=deadline))))
 
     def BatchSearch(self, request: pb.BatchSearchRequest, context: grpc.ServicerContext) -> pb.BatchSearchResponse:
         return _call(context, lambda deadline: pb.BatchSearchResponse(responses=[
-            convert.response_to_proto(r) for r in self.engine.search_batch(
+            self._public(convert.response_to_proto(r)) for r in self.engine.search_batch(
                 [convert.request_from_proto(q) for q in request.requests], deadline=deadline)]))
 
     def Rewrite(self, request: pb.RewriteRequest, context: grpc.ServicerContext) -> pb.RewriteResponse:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from evdsearch.client.channel import add_client_security_options
 from evdsearch.errors import InvalidInput, NotFound, UserError
 
 MODES = ("fused", "original", "rewritten")
@@ -29,6 +30,7 @@ def register(tree: Any) -> None:
     p.add_argument("--image", type=Path, metavar="PATH", help="search with an image instead of text")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="deadline in seconds (default 10)")
     p.add_argument("--json", action="store_true", help="print the response as JSON")
+    add_client_security_options(p)
     p.set_defaults(run=run)
 
 
@@ -63,19 +65,23 @@ def explain_rpc_error(err: Any, server: str, timeout: float) -> UserError:
                                  f"try a larger --timeout")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidInput(f"the server refused the request: {details}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return UserError(f"the server at {server} refused the call (UNAUTHENTICATED: {details}); "
+                         f"pass --token-file FILE or set EVDSEARCH_TOKEN")
     return UserError(f"the server answered {code.name}: {details}")
 
 
 def run(args: argparse.Namespace) -> int:
     import grpc
 
+    from evdsearch.client.channel import open_channel, security_from_args
     from evdsearch.client.render import print_json, print_response
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
     if args.timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {args.timeout}")
     req = build_request(args)
-    with grpc.insecure_channel(args.server) as channel:
+    with open_channel(args.server, security_from_args(args)) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         try:
             resp = stub.Search(req, timeout=args.timeout)

@@ -8,6 +8,7 @@ from dataclasses import fields
 
 import grpc
 
+from evdsearch.client.channel import ClientSecurity, open_channel
 from evdsearch.client.search_cli import explain_rpc_error
 from evdsearch.engine.api import EngineInfo, EntityMention, Explanation, Hit, SearchRequest, SearchResponse
 from evdsearch.engine.convert import MODE_TO_PROTO
@@ -15,8 +16,6 @@ from evdsearch.engine.validation import check_mode
 from evdsearch.errors import InvalidInput, UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
-
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # as large as the server's default, for image queries
 
 
 def request_to_proto(req: SearchRequest) -> pb.SearchRequest:
@@ -53,14 +52,12 @@ def response_from_proto(msg: pb.SearchResponse) -> SearchResponse:
 class GrpcBackend:
     """Sends the demo's queries to `evdsearch serve` at `address`; RPC errors become UserErrors."""
 
-    def __init__(self, address: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, address: str, timeout_s: float = 10.0, security: ClientSecurity | None = None) -> None:
         if timeout_s <= 0:
             raise InvalidInput(f"the timeout must be positive, got {timeout_s}")
         self.where = address
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+        self._channel = open_channel(address, security)
         self._stub = search_pb2_grpc.SearchServiceStub(self._channel)
 
     def _call(self, method: grpc.UnaryUnaryMultiCallable, request: object) -> object:
