@@ -113,6 +113,9 @@ def decode_image(data: Any, side: int = DECODE_SIDE) -> Any:
             elif image.mode in ("1", "I;16", "I;16B", "I;16L"):
                 image = image.convert("L")
             return image.reduce(factor).convert("RGB")
+    except Image.UnidentifiedImageError as err:  # its message names a BytesIO object: say what is accepted
+        raise InvalidInput(f"image could not be decoded: not a {', '.join(IMAGE_FORMATS)} image "
+                           f"(or a damaged one)") from err
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         raise InvalidInput(f"image could not be decoded ({type(err).__name__}: {err})") from err
 
