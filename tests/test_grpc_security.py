@@ -249,3 +249,30 @@ def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert read_token(None) == "env-token"
     monkeypatch.delenv("EVDSEARCH_TOKEN")
     assert read_token(None) is None
+
+
+def test_search_cli_with_tls_and_token(tls_server: RunningServer, pki: Path, token_file: Path,
+                                       capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from evdsearch import cli
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("EVDSEARCH_TOKEN", raising=False)
+    base = ["search", QUERY, "--server", _local(tls_server), "-k", "2", "--tls-ca", str(pki / "ca.pem")]
+    assert cli.main([*base, "--token-file", str(token_file), "--json"]) == 0
+    assert '"uri": "images/' in capsys.readouterr().out
+    assert cli.main(base) == 2
+    assert "UNAUTHENTICATED: missing 'authorization' metadata" in capsys.readouterr().err
+    monkeypatch.setenv("EVDSEARCH_TOKEN", TOKEN)
+    assert cli.main(base) == 0
+    assert cli.main(["search", QUERY, "--server", _local(tls_server)]) == 3  # plaintext to a TLS server
+    assert "if it serves TLS, pass --tls-ca" in capsys.readouterr().err
+
+
+def test_demo_auth_flag() -> None:
+    from evdsearch.demo.cli import parse_auth
+
+    assert parse_auth(None) is None
+    assert parse_auth("admin:pa:ss") == ("admin", "pa:ss")
+    for bad in ("admin", ":pass", "admin:"):
+        with pytest.raises(InvalidInput, match="USER:PASS"):
+            parse_auth(bad)

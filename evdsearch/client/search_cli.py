@@ -52,14 +52,15 @@ def build_request(args: argparse.Namespace) -> Any:
     return req
 
 
-def explain_rpc_error(err: Any, server: str, timeout: float) -> UserError:
-    """One clear line for a failed call."""
+def explain_rpc_error(err: Any, server: str, timeout: float, tls: bool | None = None) -> UserError:
+    """One clear line for a failed call (`tls`: whether the channel used TLS, when known, for a hint)."""
     import grpc
 
     code, details = err.code(), err.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE:
+        hint = "; if it serves TLS, pass --tls-ca FILE" if tls is False else ""
         return ServerUnreachable(f"cannot reach a server at {server} ({details.splitlines()[0] if details else 'unavailable'}); "
-                                 f"is `evdsearch serve` running there?")
+                                 f"is `evdsearch serve` running there?{hint}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ServerUnreachable(f"no answer from {server} within {timeout:g} s (deadline exceeded); "
                                  f"try a larger --timeout")
@@ -81,12 +82,13 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {args.timeout}")
     req = build_request(args)
-    with open_channel(args.server, security_from_args(args)) as channel:
+    security = security_from_args(args)
+    with open_channel(args.server, security) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         try:
             resp = stub.Search(req, timeout=args.timeout)
         except grpc.RpcError as err:
-            raise explain_rpc_error(err, args.server, args.timeout) from None
+            raise explain_rpc_error(err, args.server, args.timeout, tls=security.tls_ca is not None) from None
     if args.json:
         print_json(resp)
     else:
