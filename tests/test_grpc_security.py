@@ -276,3 +276,23 @@ def test_demo_auth_flag() -> None:
     for bad in ("admin", ":pass", "admin:"):
         with pytest.raises(InvalidInput, match="USER:PASS"):
             parse_auth(bad)
+
+
+def test_demo_resolves_relative_uris_against_its_image_root(tmp_path: Path) -> None:
+    from evdsearch.demo.grpc_backend import response_from_proto
+
+    msg = pb.SearchResponse(hits=[pb.Hit(id=1, uri="images/test/000001.png"), pb.Hit(id=2, uri="/abs/x.png"),
+                                  pb.Hit(id=3, uri="https://example.org/y.jpg")])
+    assert [h.uri for h in response_from_proto(msg).hits] == ["images/test/000001.png", "/abs/x.png",
+                                                              "https://example.org/y.jpg"]
+    local = [h.uri for h in response_from_proto(msg, str(tmp_path)).hits]
+    assert local == [str(tmp_path / "images/test/000001.png"), "/abs/x.png", "https://example.org/y.jpg"]
+
+
+def test_public_uri_never_shows_an_absolute_path() -> None:
+    from evdsearch.engine.uris import public_uri
+
+    assert public_uri("/srv/photos/a/b.jpg", "/srv/photos") == "a/b.jpg"
+    assert public_uri("/elsewhere/secret/c.jpg", "/srv/photos") == "c.jpg"  # outside the root: the name only
+    assert public_uri("/srv/photos/d.jpg", None) == "d.jpg"
+    assert public_uri("https://example.org/e.jpg", "/srv") == "https://example.org/e.jpg"

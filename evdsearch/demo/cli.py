@@ -25,6 +25,9 @@ def register(tree: Any) -> None:
     p.add_argument("-k", type=int, default=8, help="hits shown at first (default 8)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="gRPC deadline with --server (s)")
     add_client_security_options(p)
+    p.add_argument("--image-root", metavar="DIR",
+                   help="with --server: the folder the server's images are in here (its hits name them relative "
+                        "to that folder unless it runs with --expose-paths)")
     p.add_argument("--auth", metavar="USER:PASS", help="ask for this user name and password before the page opens")
     p.set_defaults(run=run)
 
@@ -41,7 +44,8 @@ def open_backend(args: argparse.Namespace) -> Any:
         from evdsearch.client.channel import security_from_args
         from evdsearch.demo.grpc_backend import GrpcBackend
 
-        backend = GrpcBackend(args.server, timeout_s=args.timeout, security=security_from_args(args))
+        backend = GrpcBackend(args.server, timeout_s=args.timeout, security=security_from_args(args),
+                              image_root=args.image_root)
         try:
             backend.info()  # fail now, with one clear line, if nothing answers there
         except Exception:
