@@ -64,3 +64,45 @@ def test_sixteen_threads_get_the_single_thread_answers(parts: tuple[Path, Path],
         want_ids, want_scores, want_rewritten = expected[i]
         assert ids == want_ids and rewritten == want_rewritten, reqs[i]
         assert np.allclose(scores, want_scores, atol=1e-5)
+
+
+class _NotThreadSafeIndex:
+    """Stands in for a GPU index: fails if two searches ever overlap."""
+
+    def __init__(self, index: object) -> None:
+        import threading
+
+        self._index, self._busy, self.overlaps, self.calls = index, threading.Lock(), 0, 0
+        self.ntotal, self.d = index.ntotal, index.d
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import time
+
+        if not self._busy.acquire(blocking=False):
+            self.overlaps += 1
+            self._busy.acquire()
+        try:
+            self.calls += 1
+            time.sleep(0.002)  # widen the window a race would need
+            return self._index.search(vectors, k)
+        finally:
+            self._busy.release()
+
+
+def test_gpu_indexes_are_searched_one_at_a_time(parts: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a CPU index wrapped to detect overlap, with `on_gpu` saying yes, as IndexStore.open sees it."""
+    from evdsearch.indexer import faiss_backend
+    from evdsearch.indexer.store import IndexStore
+
+    index_dir, _ = parts
+    assert not faiss_backend.on_gpu(IndexStore.open(index_dir, device="cpu").index)
+    real_for_search = faiss_backend.for_search
+    monkeypatch.setattr(faiss_backend, "for_search", lambda index, device="auto":
+                        _NotThreadSafeIndex(real_for_search(index, "cpu")))
+    monkeypatch.setattr(faiss_backend, "on_gpu", lambda index: isinstance(index, _NotThreadSafeIndex))
+    store = IndexStore.open(index_dir, device="cpu")
+    vectors = np.random.default_rng(0).standard_normal((4, store.dim)).astype(np.float32)
+    with ThreadPoolExecutor(THREADS) as pool:
+        answers = list(pool.map(lambda _: store.search(vectors, 5)[1].tolist(), range(200)))
+    assert store.index.calls == 200 and store.index.overlaps == 0
+    assert all(a == answers[0] for a in answers)
