@@ -130,10 +130,10 @@ def check_embedding(embedding: Any, dim: int) -> np.ndarray:
         raise InvalidInput(f"embedding has shape {vector.shape}; this index needs a vector of dimension {dim}")
     if not np.all(np.isfinite(vector)):
         raise InvalidInput("embedding contains NaN or infinite values")
-    norm = float(np.linalg.norm(vector))
+    norm = float(np.linalg.norm(vector.astype(np.float64)))  # float64: squares of large float32s overflow
     if norm == 0.0:
         raise InvalidInput("embedding is all zeros")
-    return vector / norm
+    return (vector.astype(np.float64) / norm).astype(np.float32)
 
 
 def _given(name: str, value: Any) -> bool:
@@ -168,6 +168,7 @@ def check_request(req: SearchRequest, dim: int, default_alpha: float) -> Query:
 def check_batch_pixels(reqs: Any) -> None:
     """Refuse, before decoding any, a batch whose images add up to more than MAX_BATCH_PIXELS."""
     sizes = [image_pixels(req.image_bytes) for req in reqs if req.image_bytes]
+    sizes = [n for n in sizes if n <= MAX_IMAGE_PIXELS]  # bigger ones are refused one by one (INVALID_ARGUMENT)
     if len(sizes) > 1 and sum(sizes) > MAX_BATCH_PIXELS:
         raise ResourceExhausted(f"the batch's {len(sizes)} images hold {sum(sizes):,} pixels together; the limit "
                                 f"is {MAX_BATCH_PIXELS:,} per batch: send fewer or smaller images per call")

@@ -203,6 +203,8 @@ BAD_INPUTS = [  # (what, RPC, request, expected status): the table in docs/relia
     ("embedding with NaN", "Search", pb.SearchRequest(embedding=[float("nan")] + [0.1] * (DIM - 1)), "INVALID_ARGUMENT"),
     ("embedding with inf", "Search", pb.SearchRequest(embedding=[float("inf")] + [0.1] * (DIM - 1)), "INVALID_ARGUMENT"),
     ("all-zero embedding", "Search", pb.SearchRequest(embedding=[0.0] * DIM), "INVALID_ARGUMENT"),
+    ("embedding of huge floats (3e38: its squares overflow float32)", "Search",
+     pb.SearchRequest(embedding=[3e38] * DIM, k=1), "OK"),
     ("embedding of the wrong dimension", "Search", pb.SearchRequest(embedding=[0.1] * 3), "INVALID_ARGUMENT"),
     ("random bytes as an image", "Search", pb.SearchRequest(image=b"not an image at all"), "INVALID_ARGUMENT"),
     ("truncated PNG", "Search", pb.SearchRequest(image=png_bytes()[:40]), "INVALID_ARGUMENT"),
