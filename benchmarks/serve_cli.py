@@ -82,14 +82,19 @@ def _grpc_target(args: argparse.Namespace, modes: list[str]) -> tuple[Any, dict[
 
 def grpc_info(address: str, timeout_s: float, security: Any = None) -> dict[str, Any]:
     """The server's Info RPC as a dict (what was loaded), for the report."""
+    import grpc
     from google.protobuf.json_format import MessageToDict
 
     from evdsearch.client.channel import open_channel
+    from evdsearch.client.search_cli import explain_rpc_error
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
     with open_channel(address, security) as channel:
-        info = search_pb2_grpc.SearchServiceStub(channel).Info(pb.InfoRequest(), timeout=timeout_s)
+        try:
+            info = search_pb2_grpc.SearchServiceStub(channel).Info(pb.InfoRequest(), timeout=timeout_s)
+        except grpc.RpcError as err:  # e.g. UNAUTHENTICATED: one line, before any load is sent
+            raise explain_rpc_error(err, address, timeout_s) from None
     return MessageToDict(info, preserving_proto_field_name=True)
 
 

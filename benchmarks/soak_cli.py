@@ -42,6 +42,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     serve_load.check_target(args.server, args.allow_remote)
     security = security_from_args(args)
     serve_load.wait_for_grpc(args.server, timeout_s=args.timeout, security=security)
+    info = grpc_info(args.server, args.timeout, security)  # also fails fast on a refused token
     cfg = SoakConfig(clients=args.clients, duration_s=args.duration, warmup_s=args.warmup, window_s=args.window)
     call, close = serve_load.grpc_caller(args.server, args.mode, k=args.k, explain=False, timeout_s=args.timeout,
                                          channels=args.channels, security=security)
@@ -52,7 +53,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     config = {"server": args.server, "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
               "window_s": args.window, "mode": args.mode, "k": args.k, "channels": args.channels,
               "server_pid": args.server_pid, "machine": args.machine}
-    return {"benchmark": "soak", "config": config, "server_info": grpc_info(args.server, args.timeout, security),
+    return {"benchmark": "soak", "config": config, "server_info": info,
             **result}
 
 
