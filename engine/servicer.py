@@ -12,7 +12,7 @@ import grpc
 from evdsearch.engine import convert
 from evdsearch.engine.api import DeadlineExceeded, ResourceExhausted
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.uris import hide_paths, image_root
+from evdsearch.engine.uris import hide_info_paths, hide_paths, image_root
 from evdsearch.errors import InvalidInput, NotFound, UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
@@ -51,6 +51,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         store = getattr(self.engine, "store", None)
         return hide_paths(response, image_root(store.manifest) if store is not None else None)
 
+    def _names(self, response: T) -> T:
+        """Model / rewriter folders by name only, unless paths are exposed."""
+        return response if self.expose_paths else hide_info_paths(response)
+
     def Search(self, request: pb.SearchRequest, context: grpc.ServicerContext) -> pb.SearchResponse:
         return _call(context, lambda deadline: self._public(convert.response_to_proto(
             self.engine.search(convert.request_from_proto(request), deadline=deadline))))
@@ -61,11 +65,11 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 [convert.request_from_proto(q) for q in request.requests], deadline=deadline)]))
 
     def Rewrite(self, request: pb.RewriteRequest, context: grpc.ServicerContext) -> pb.RewriteResponse:
-        return _call(context, lambda _deadline: convert.rewrite_to_proto(
-            self.engine.rewrite(request.text), self.engine.rewriter_name))
+        return _call(context, lambda _deadline: self._names(convert.rewrite_to_proto(
+            self.engine.rewrite(request.text), self.engine.rewriter_name)))
 
     def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> pb.InfoResponse:
-        return _call(context, lambda _deadline: convert.info_to_proto(self.engine.info()))
+        return _call(context, lambda _deadline: self._names(convert.info_to_proto(self.engine.info())))
 
 
 def _call(context: grpc.ServicerContext, work: Callable[[float | None], T]) -> T:

@@ -31,3 +31,17 @@ def hide_paths(response: Any, root: str | None) -> Any:
     for hit in response.hits:
         hit.uri = public_uri(hit.uri, root)
     return response
+
+
+def public_name(value: str) -> str:
+    """A model, weights file or rewriter folder as a client sees it: an absolute path shrinks to its last part."""
+    path = PurePosixPath(value)
+    return path.name if path.is_absolute() else value
+
+
+def hide_info_paths(info: Any) -> Any:
+    """Info / Rewrite responses name the CLIP folder, weights file and rewriter folder: keep only their names."""
+    for name in ("model", "pretrained", "rewriter"):
+        if hasattr(info, name) and isinstance(getattr(info, name), str):
+            setattr(info, name, public_name(getattr(info, name)))
+    return info

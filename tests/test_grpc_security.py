@@ -296,3 +296,15 @@ def test_public_uri_never_shows_an_absolute_path() -> None:
     assert public_uri("/elsewhere/secret/c.jpg", "/srv/photos") == "c.jpg"  # outside the root: the name only
     assert public_uri("/srv/photos/d.jpg", None) == "d.jpg"
     assert public_uri("https://example.org/e.jpg", "/srv") == "https://example.org/e.jpg"
+
+
+def test_info_and_rewrite_name_folders_without_their_paths(engine: SearchEngine) -> None:
+    for expose in (False, True):
+        running = _serve(engine, expose_paths=expose)
+        try:
+            with open_channel(running.address) as ch:
+                info = search_pb2_grpc.SearchServiceStub(ch).Info(pb.InfoRequest(), timeout=10)
+            assert Path(info.model).is_absolute() == expose
+            assert Path(info.model).name == Path(engine.info().model).name
+        finally:
+            running.stop(0)
