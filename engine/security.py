@@ -45,7 +45,21 @@ def tls_files(cert: str | None, key: str | None, client_ca: str | None) -> TlsFi
         return None
     if cert is None or key is None:
         raise InvalidInput("give both --tls-cert FILE and --tls-key FILE (or neither, for plaintext)")
-    return TlsFiles(Path(cert), Path(key), Path(client_ca) if client_ca else None)
+    files = TlsFiles(Path(cert), Path(key), Path(client_ca) if client_ca else None)
+    files.credentials()  # read and check the PEM files now, before a slow model load
+    _check_pair(files.cert, files.key)
+    return files
+
+
+def _check_pair(cert: Path, key: Path) -> None:
+    """Refuse a key that does not belong to the certificate (gRPC would only fail to bind, saying nothing)."""
+    import ssl
+
+    try:  # the empty password makes an encrypted key fail here instead of prompting on the terminal
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as err:
+        raise InvalidInput(f"--tls-key {key} does not fit --tls-cert {cert}, or is encrypted "
+                           f"(gRPC needs an unencrypted PEM key): {err.reason or err}") from err
 
 
 def _read_pem(path: Path, flag: str) -> bytes:

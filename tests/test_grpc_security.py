@@ -308,3 +308,16 @@ def test_info_and_rewrite_name_folders_without_their_paths(engine: SearchEngine)
             assert Path(info.model).name == Path(engine.info().model).name
         finally:
             running.stop(0)
+
+
+def test_tls_flags_are_checked_before_anything_loads(tmp_path: Path, pki: Path) -> None:
+    from evdsearch.errors import NotFound
+
+    with pytest.raises(NotFound, match="--tls-cert: no such file"):
+        tls_files(str(tmp_path / "missing.pem"), str(pki / "server.key"), None)
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    with pytest.raises(InvalidInput, match="is not a PEM file"):
+        tls_files(str(tmp_path / "junk.pem"), str(pki / "server.key"), None)
+    with pytest.raises(InvalidInput, match="does not fit --tls-cert"):
+        tls_files(str(pki / "server.pem"), str(pki / "client.key"), None)
+    assert tls_files(str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem")).describe() == "mutual TLS"
