@@ -135,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
           f"({info.index_size} images, {info.kb_entities} entities, rewriter {info.rewriter}, {info.device}, "
           f"text encoder {_text_encoder_name(engine)}, {running.transport})",
           flush=True)
+    if tokens and not tls and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"evdsearch: warning: tokens travel in clear text to {args.host}; anyone on the network can read "
+              f"them: add --tls-cert FILE --tls-key FILE", flush=True)
     client_flags = (" --tls-ca CA.pem" if tls else "") + (" --token-file TOKEN_FILE" if tokens else "")
     print(f"try: evdsearch search {shlex.quote(_example_query(engine))} --server {target} -k 10 --explain"
           f"{client_flags}", flush=True)
