@@ -265,7 +265,7 @@ def test_search_cli_with_tls_and_token(tls_server: RunningServer, pki: Path, tok
     monkeypatch.setenv("EVDSEARCH_TOKEN", TOKEN)
     assert cli.main(base) == 0
     assert cli.main(["search", QUERY, "--server", _local(tls_server)]) == 3  # plaintext to a TLS server
-    assert "if it serves TLS, pass --tls-ca" in capsys.readouterr().err
+    assert "If it serves TLS, pass --tls-ca" in capsys.readouterr().err
 
 
 def test_demo_auth_flag() -> None:

@@ -58,7 +58,7 @@ def explain_rpc_error(err: Any, server: str, timeout: float, tls: bool | None = 
 
     code, details = err.code(), err.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE:
-        hint = "; if it serves TLS, pass --tls-ca FILE" if tls is False else ""
+        hint = " If it serves TLS, pass --tls-ca FILE." if tls is False else ""
         return ServerUnreachable(f"cannot reach a server at {server} ({details.splitlines()[0] if details else 'unavailable'}); "
                                  f"is `evdsearch serve` running there?{hint}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
