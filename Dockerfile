@@ -21,6 +21,11 @@ COPY benchmarks ./benchmarks
 COPY proto ./proto
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -c constraints.txt ".[${EXTRAS}]"
 ENV PATH=/opt/venv/bin:$PATH
+# Run as an unprivileged user: the code and venv stay root-owned (read-only to the server);
+# the quickstart writes its runs/ under this user's home.
+RUN useradd --create-home --uid 10001 --user-group evdsearch
+USER evdsearch
+WORKDIR /home/evdsearch
 EXPOSE 50051
 HEALTHCHECK CMD python -c "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; \
 c=g.HealthStub(grpc.insecure_channel('127.0.0.1:50051')); \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from evdsearch.client.channel import add_client_security_options
 from evdsearch.plots import Table, fmt, new_figure
 
 STAGES = ("rewrite", "encode", "search", "hydrate")
@@ -37,6 +38,7 @@ def register(tree: Any) -> None:
                    help="allow a non-loopback --server (off: load tests stay on this machine)")
     p.add_argument("--out", default="runs/bench/serve", help="output folder (default runs/bench/serve)")
     p.add_argument("--stem", default="serve", help="file name stem of the outputs (default serve)")
+    add_client_security_options(p)
     p.set_defaults(run=run)
 
 
@@ -66,26 +68,33 @@ def _clip_back_target(args: argparse.Namespace, address: str) -> tuple[Any, dict
 def _grpc_target(args: argparse.Namespace, modes: list[str]) -> tuple[Any, dict[str, Any]]:
     """(Target, Info RPC) for the evdsearch server at --server."""
     from evdsearch.benchmarks import serve_load
+    from evdsearch.client.channel import security_from_args
 
-    serve_load.wait_for_grpc(args.server, timeout_s=args.timeout)
+    security = security_from_args(args)
+    serve_load.wait_for_grpc(args.server, timeout_s=args.timeout, security=security)
 
     def make_grpc(mode: str) -> Any:
         return serve_load.grpc_caller(args.server, mode, k=args.k, explain=not args.no_explain,
-                                      timeout_s=args.timeout, channels=args.channels)
+                                      timeout_s=args.timeout, channels=args.channels, security=security)
 
-    return serve_load.Target(OURS, make_grpc, modes), grpc_info(args.server, args.timeout)
+    return serve_load.Target(OURS, make_grpc, modes), grpc_info(args.server, args.timeout, security)
 
 
-def grpc_info(address: str, timeout_s: float) -> dict[str, Any]:
+def grpc_info(address: str, timeout_s: float, security: Any = None) -> dict[str, Any]:
     """The server's Info RPC as a dict (what was loaded), for the report."""
     import grpc
     from google.protobuf.json_format import MessageToDict
 
+    from evdsearch.client.channel import open_channel
+    from evdsearch.client.search_cli import explain_rpc_error
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
-        info = search_pb2_grpc.SearchServiceStub(channel).Info(pb.InfoRequest(), timeout=timeout_s)
+    with open_channel(address, security) as channel:
+        try:
+            info = search_pb2_grpc.SearchServiceStub(channel).Info(pb.InfoRequest(), timeout=timeout_s)
+        except grpc.RpcError as err:  # e.g. UNAUTHENTICATED: one line, before any load is sent
+            raise explain_rpc_error(err, address, timeout_s) from None
     return MessageToDict(info, preserving_proto_field_name=True)
 
 

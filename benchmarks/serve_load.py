@@ -136,7 +136,7 @@ def summarize(samples: Sequence[Sample], seconds: float) -> dict[str, Any]:
 
 
 def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, timeout_s: float = 10.0,
-                channels: int = 1) -> tuple[Call, Callable[[], None]]:
+                channels: int = 1, security: Any = None) -> tuple[Call, Callable[[], None]]:
     """(call, close): Search RPCs on `channels` shared loopback channels; explain timings become stages."""
     import itertools
 
@@ -148,7 +148,9 @@ def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, time
     modes = {"fused": pb.MODE_FUSED, "original": pb.MODE_ORIGINAL, "rewritten": pb.MODE_REWRITTEN}
     if mode not in modes:
         raise InvalidInput(f"unknown mode {mode!r}: use {', '.join(modes)}")
-    opened = [grpc.insecure_channel(address) for _ in range(max(1, channels))]
+    from evdsearch.client.channel import open_channel
+
+    opened = [open_channel(address, security) for _ in range(max(1, channels))]
     stubs = [search_pb2_grpc.SearchServiceStub(ch) for ch in opened]
     turn = itertools.count()
 
@@ -167,11 +169,13 @@ def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, time
     return call, close
 
 
-def wait_for_grpc(address: str, timeout_s: float = 10.0) -> None:
+def wait_for_grpc(address: str, timeout_s: float = 10.0, security: Any = None) -> None:
     """Block until the server's channel is ready; a clear error if nothing answers there."""
     import grpc
 
-    with grpc.insecure_channel(address) as channel:
+    from evdsearch.client.channel import open_channel
+
+    with open_channel(address, security) as channel:
         try:
             grpc.channel_ready_future(channel).result(timeout=timeout_s)
         except grpc.FutureTimeoutError as err:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evdsearch.errors import UserError
+
 if TYPE_CHECKING:  # indexer.kb imports lmdb; keep `import engine.api` light
     from evdsearch.indexer.kb import Description
 
@@ -14,10 +16,18 @@ MAX_QUERY_CHARS = 1000  # longer text queries are refused
 MAX_K = 1000  # largest k a request may ask for
 MAX_BATCH = 256  # most requests in one search_batch call
 MAX_IMAGE_PIXELS = 25_000_000  # larger query images are refused before decoding (a 16 MiB PNG can hold gigapixels)
+MAX_BATCH_PIXELS = 50_000_000  # all images of one batch together; more answers RESOURCE_EXHAUSTED
+DEFAULT_MAX_CONCURRENT = 128  # server: in-flight RPCs (running + queued for a worker); more: RESOURCE_EXHAUSTED
+DECODE_SIDE = 448  # images are decoded (JPEG draft) and reduced to no less than this on the short side
 
 
 class DeadlineExceeded(Exception):
     """The caller's deadline passed between stages; the engine stopped instead of working on."""
+
+
+class ResourceExhausted(UserError):
+    """A request within the per-item limits that asks for more work than the server allows at once
+    (e.g. a batch over its pixel budget); gRPC RESOURCE_EXHAUSTED."""
 
 
 @dataclass

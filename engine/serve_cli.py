@@ -34,7 +34,25 @@ def register(tree: Any) -> None:
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
     p.add_argument("--max-message-mb", type=float, default=16.0, help="largest request/response in MiB")
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight RPCs get on shutdown")
+    add_security_options(p)
     p.set_defaults(run=run)
+
+
+def add_security_options(p: argparse.ArgumentParser) -> None:
+    """TLS, tokens, the in-flight bound and path exposure (see docs/reliability.md)."""
+    from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT
+
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS (with --tls-key)")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--tls-client-ca", metavar="FILE",
+                   help="PEM CA that signs client certificates: mutual TLS (clients without one are refused)")
+    p.add_argument("--auth-token-file", metavar="FILE",
+                   help="accepted bearer tokens, one a line: every RPC but health needs "
+                        "metadata 'authorization: Bearer TOKEN'")
+    p.add_argument("--max-concurrent", type=int, default=DEFAULT_MAX_CONCURRENT, metavar="N",
+                   help=f"in-flight RPCs; more answer RESOURCE_EXHAUSTED at once (default {DEFAULT_MAX_CONCURRENT})")
+    p.add_argument("--expose-paths", action="store_true",
+                   help="hits carry absolute server paths (default: relative to the index's image folder)")
 
 
 def add_description_options(p: argparse.ArgumentParser) -> None:
@@ -110,6 +128,7 @@ def _reload_on_signal(reloader: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from evdsearch.engine.api import EngineConfig
     from evdsearch.engine.search import SearchEngine
+    from evdsearch.engine.security import TokenStore, tls_files
     from evdsearch.engine.server import build_server
     from evdsearch.engine.validation import check_alpha
     from evdsearch.errors import InvalidInput
@@ -120,21 +139,30 @@ def run(args: argparse.Namespace) -> int:
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
                           text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args))
+    if args.max_concurrent < 1:
+        raise InvalidInput(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
+    tls = tls_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+    tokens = TokenStore(args.auth_token_file) if args.auth_token_file else None
     engine = SearchEngine.open(config)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
-                           max_message_bytes=int(args.max_message_mb * 1024 * 1024))
+                           max_message_bytes=int(args.max_message_mb * 1024 * 1024), tls=tls, tokens=tokens,
+                           max_concurrent=args.max_concurrent, expose_paths=args.expose_paths)
     running.start()
     info = engine.info()
     target = f"localhost:{running.port}" if args.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") \
         else running.address
     print(f"evdsearch: serving evdsearch.v1.SearchService on {running.address} "
           f"({info.index_size} images, {info.kb_entities} entities, rewriter {info.rewriter}, {info.device}, "
-          f"text encoder {_text_encoder_name(engine)})",
+          f"text encoder {_text_encoder_name(engine)}, {running.transport})",
           flush=True)
-    print(f"try: evdsearch search {shlex.quote(_example_query(engine))} --server {target} -k 10 --explain",
-          flush=True)
-    print(f"reload: kill -HUP {os.getpid()} (or AdminService.Reload) reopens the index, KB and rewriter",
-          flush=True)
+    if tokens and not tls and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"evdsearch: warning: tokens travel in clear text to {args.host}; anyone on the network can read "
+              f"them: add --tls-cert FILE --tls-key FILE", flush=True)
+    client_flags = (" --tls-ca CA.pem" if tls else "") + (" --token-file TOKEN_FILE" if tokens else "")
+    print(f"try: evdsearch search {shlex.quote(_example_query(engine))} --server {target} -k 10 --explain"
+          f"{client_flags}", flush=True)
+    print(f"reload: kill -HUP {os.getpid()} (or AdminService.Reload) reopens the index, KB, rewriter"
+          f"{' and token file' if tokens else ''}", flush=True)
     signum = _wait_for_signal(on_hup=lambda: _reload_on_signal(running.reloader))
     print(f"evdsearch: {signal.Signals(signum).name} received, draining for up to {args.grace:g} s", flush=True)
     running.stop(args.grace)

@@ -11,7 +11,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from evdsearch.engine.admin import AdminServicer
+from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT
 from evdsearch.engine.reload import EngineHolder, Reloader
+from evdsearch.engine.request_guard import DecodeGuardInterceptor
+from evdsearch.engine.security import TlsFiles, TokenAuthInterceptor, TokenStore
 from evdsearch.engine.servicer import SearchServicer
 from evdsearch.errors import UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2, search_pb2_grpc
@@ -31,6 +34,8 @@ class RunningServer:
     host: str
     health: health.HealthServicer
     reloader: Reloader | None = None  # hot reload (SIGHUP, AdminService.Reload); add hooks to .callbacks
+    transport: str = "plaintext"  # plaintext | TLS | mutual TLS, plus "+ token auth": for the ready line
+    tokens: TokenStore | None = None  # the accepted tokens; `tokens.reload()` re-reads their file
 
     @property
     def address(self) -> str:
@@ -48,18 +53,28 @@ class RunningServer:
 
 
 def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1") -> RunningServer:
-    """A server for `engine` bound to host:port (port 0 picks a free one); not started yet."""
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1",
+                 tls: TlsFiles | None = None, tokens: TokenStore | None = None,
+                 max_concurrent: int | None = DEFAULT_MAX_CONCURRENT, expose_paths: bool = False) -> RunningServer:
+    """A server for `engine` bound to host:port (port 0 picks a free one); not started yet.
+
+    `tls`: serve TLS (mutual with a client CA); `tokens`: every service but health needs a bearer token;
+    `max_concurrent`: RPCs beyond it answer RESOURCE_EXHAUSTED at once (gRPC's own bound, checked before
+    the worker queue); `expose_paths`: hits carry absolute server paths instead of image-root-relative ones.
+    """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not share it silently
     ]
+    interceptors = [*([TokenAuthInterceptor(tokens)] if tokens is not None else []), DecodeGuardInterceptor()]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="evdsearch-rpc"),
-                         options=options)
+                         options=options, interceptors=interceptors, maximum_concurrent_rpcs=max_concurrent)
     holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
     reloader = Reloader(holder)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(holder), server)
+    if tokens is not None:
+        reloader.callbacks.append(tokens.reload)  # SIGHUP / Reload re-read the token file too
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(holder, expose_paths=expose_paths), server)
     search_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(reloader), server)
     health_servicer = health.HealthServicer()
     for service in ("", SERVICE_NAME):
@@ -69,7 +84,8 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
         (SERVICE_NAME, ADMIN_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        bound = server.add_secure_port(f"{host}:{port}", tls.credentials()) if tls is not None \
+            else server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as err:
         bound = 0
         reason = str(err)
@@ -77,4 +93,6 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
         reason = "the port is in use or the address is not local"
     if not bound:
         raise UserError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host")
-    return RunningServer(server=server, port=bound, host=host, health=health_servicer, reloader=reloader)
+    transport = (tls.describe() if tls is not None else "plaintext") + (" + token auth" if tokens is not None else "")
+    return RunningServer(server=server, port=bound, host=host, health=health_servicer, reloader=reloader,
+                         transport=transport, tokens=tokens)

@@ -11,9 +11,10 @@ from typing import TypeVar
 import grpc
 
 from evdsearch.engine import convert
-from evdsearch.engine.api import DeadlineExceeded
+from evdsearch.engine.api import DeadlineExceeded, ResourceExhausted
 from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
+from evdsearch.engine.uris import hide_info_paths, hide_paths, image_root
 from evdsearch.errors import InvalidInput, NotFound, UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
@@ -23,6 +24,7 @@ T = TypeVar("T")
 
 # Checked in order: the first matching class names the status.
 STATUS_BY_ERROR: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
+    (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (UserError, grpc.StatusCode.FAILED_PRECONDITION),
@@ -44,34 +46,45 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     The engine comes from an EngineHolder, read once per RPC: a hot reload swaps it between RPCs, never in one.
     """
 
-    def __init__(self, engine: SearchEngine | EngineHolder) -> None:
+    def __init__(self, engine: SearchEngine | EngineHolder, expose_paths: bool = False) -> None:
         self.holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
+        self.expose_paths = expose_paths  # False: hit URIs relative to the index's image root
 
     @property
     def engine(self) -> SearchEngine:
         """The engine serving now."""
         return self.holder.current.engine
 
+    def _public(self, response: pb.SearchResponse, engine: SearchEngine) -> pb.SearchResponse:
+        if self.expose_paths:
+            return response
+        store = getattr(engine, "store", None)
+        return hide_paths(response, image_root(store.manifest) if store is not None else None)
+
+    def _names(self, response: T) -> T:
+        """Model / rewriter folders by name only, unless paths are exposed."""
+        return response if self.expose_paths else hide_info_paths(response)
+
     def Search(self, request: pb.SearchRequest, context: grpc.ServicerContext) -> pb.SearchResponse:
         with self.holder.acquire() as gen:
-            return _call(context, lambda deadline: convert.response_to_proto(
-                gen.engine.search(convert.request_from_proto(request), deadline=deadline)))
+            return _call(context, lambda deadline: self._public(convert.response_to_proto(
+                gen.engine.search(convert.request_from_proto(request), deadline=deadline)), gen.engine))
 
     def BatchSearch(self, request: pb.BatchSearchRequest, context: grpc.ServicerContext) -> pb.BatchSearchResponse:
         with self.holder.acquire() as gen:
             return _call(context, lambda deadline: pb.BatchSearchResponse(responses=[
-                convert.response_to_proto(r) for r in gen.engine.search_batch(
+                self._public(convert.response_to_proto(r), gen.engine) for r in gen.engine.search_batch(
                     [convert.request_from_proto(q) for q in request.requests], deadline=deadline)]))
 
     def Rewrite(self, request: pb.RewriteRequest, context: grpc.ServicerContext) -> pb.RewriteResponse:
         with self.holder.acquire() as gen:
-            return _call(context, lambda _deadline: convert.rewrite_to_proto(
-                gen.engine.rewrite(request.text), gen.engine.rewriter_name))
+            return _call(context, lambda _deadline: self._names(convert.rewrite_to_proto(
+                gen.engine.rewrite(request.text), gen.engine.rewriter_name)))
 
     def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> pb.InfoResponse:
         with self.holder.acquire() as gen:
-            return _call(context, lambda _deadline: convert.info_to_proto(dataclasses.replace(
-                gen.engine.info(), generation=gen.number, loaded_at=gen.loaded_at)))
+            return _call(context, lambda _deadline: self._names(convert.info_to_proto(dataclasses.replace(
+                gen.engine.info(), generation=gen.number, loaded_at=gen.loaded_at))))
 
 
 def _call(context: grpc.ServicerContext, work: Callable[[float | None], T]) -> T:

@@ -9,7 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from evdsearch.engine.api import MAX_BATCH, MAX_IMAGE_PIXELS, MAX_K, MAX_QUERY_CHARS, MODES, SearchRequest
+from evdsearch.engine.api import (
+    DECODE_SIDE,
+    MAX_BATCH,
+    MAX_BATCH_PIXELS,
+    MAX_IMAGE_PIXELS,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    MODES,
+    ResourceExhausted,
+    SearchRequest,
+)
 from evdsearch.errors import InvalidInput
 
 
@@ -56,20 +66,57 @@ def check_mode(mode: Any) -> str:
     return mode
 
 
-def decode_image(data: Any) -> Any:
-    """A fully decoded PIL image in RGB; undecodable bytes are the caller's error."""
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # PIL decoders tried; never EPS (Ghostscript) etc.
+
+
+def _open_image(data: Any) -> Any:
+    """A lazily opened PIL image of one of IMAGE_FORMATS (only the header is read)."""
     from PIL import Image
 
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
         raise InvalidInput("image is empty: send the bytes of an encoded image (PNG, JPEG, ...)")
+    return Image.open(io.BytesIO(bytes(data)), formats=IMAGE_FORMATS)
+
+
+def image_pixels(data: Any) -> int:
+    """Width x height from the image header (0 when it cannot be read: decoding then says why)."""
     try:
-        with Image.open(io.BytesIO(bytes(data))) as image:
+        with _open_image(data) as image:
+            width, height = image.size
+            return int(width) * int(height)
+    except Exception:  # noqa: BLE001 - any header problem is reported by decode_image with its reason
+        return 0
+
+
+def decode_image(data: Any, side: int = DECODE_SIDE) -> Any:
+    """A decoded PIL image in RGB whose short side is at least `side` (or its own, when smaller).
+
+    Big images are shrunk while decoding (JPEG draft: DCT scaling), then by an integer factor
+    (`reduce`) before the RGB conversion, so a large photo never costs full-size RGB memory for a
+    224 px model. Undecodable bytes are the caller's error.
+    """
+    from PIL import Image
+
+    try:
+        with _open_image(data) as image:
             width, height = image.size  # read from the header; nothing is decoded yet
             if width * height > MAX_IMAGE_PIXELS:
                 raise InvalidInput(f"image is {width}x{height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels")
+            if image.format == "JPEG":
+                image.draft("RGB", (side, side))  # decodes at 1/2, 1/4 or 1/8 size, short side still >= side
             image.load()
-            return image.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            factor = min(image.size) // side
+            if factor < 2:
+                return image.convert("RGB")
+            if image.mode == "P":  # palette and 1-bit/16-bit grey: modes `reduce` lacks
+                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+            elif image.mode in ("1", "I;16", "I;16B", "I;16L"):
+                image = image.convert("L")
+            return image.reduce(factor).convert("RGB")
+    except Image.UnidentifiedImageError as err:  # its message names a BytesIO object: say what is accepted
+        raise InvalidInput(f"image could not be decoded: not a {', '.join(IMAGE_FORMATS)} image "
+                           f"(or a damaged one)") from err
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         raise InvalidInput(f"image could not be decoded ({type(err).__name__}: {err})") from err
 
 
@@ -83,10 +130,10 @@ def check_embedding(embedding: Any, dim: int) -> np.ndarray:
         raise InvalidInput(f"embedding has shape {vector.shape}; this index needs a vector of dimension {dim}")
     if not np.all(np.isfinite(vector)):
         raise InvalidInput("embedding contains NaN or infinite values")
-    norm = float(np.linalg.norm(vector))
+    norm = float(np.linalg.norm(vector.astype(np.float64)))  # float64: squares of large float32s overflow
     if norm == 0.0:
         raise InvalidInput("embedding is all zeros")
-    return vector / norm
+    return (vector.astype(np.float64) / norm).astype(np.float32)
 
 
 def _given(name: str, value: Any) -> bool:
@@ -118,10 +165,20 @@ def check_request(req: SearchRequest, dim: int, default_alpha: float) -> Query:
     )
 
 
+def check_batch_pixels(reqs: Any) -> None:
+    """Refuse, before decoding any, a batch whose images add up to more than MAX_BATCH_PIXELS."""
+    sizes = [image_pixels(req.image_bytes) for req in reqs if req.image_bytes]
+    sizes = [n for n in sizes if n <= MAX_IMAGE_PIXELS]  # bigger ones are refused one by one (INVALID_ARGUMENT)
+    if len(sizes) > 1 and sum(sizes) > MAX_BATCH_PIXELS:
+        raise ResourceExhausted(f"the batch's {len(sizes)} images hold {sum(sizes):,} pixels together; the limit "
+                                f"is {MAX_BATCH_PIXELS:,} per batch: send fewer or smaller images per call")
+
+
 def check_batch(reqs: Any, dim: int, default_alpha: float) -> list[Query]:
     """Validate every request of a batch; the first bad one is named by its position."""
     if len(reqs) > MAX_BATCH:
         raise InvalidInput(f"a batch holds at most {MAX_BATCH} requests, got {len(reqs)}")
+    check_batch_pixels(reqs)
     checked = []
     for position, req in enumerate(reqs):
         try:

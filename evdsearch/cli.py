@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.client.admin_cli",
     "evdsearch.benchmarks.retrieval_cli",
     "evdsearch.benchmarks.serve_cli",
+    "evdsearch.benchmarks.soak_cli",
     "evdsearch.benchmarks.index_scale_cli",
     "evdsearch.benchmarks.indexing_cli",
     "evdsearch.benchmarks.classify_cli",

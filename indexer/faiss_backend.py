@@ -146,6 +146,20 @@ def set_search_params(index: Any, nprobe: int, ef_search: int) -> None:
         hnsw.efSearch = max(1, ef_search)
 
 
+def on_gpu(index: Any) -> bool:
+    """Whether `index` lives on a GPU (GPU indexes are not thread-safe, not even for search)."""
+    gpu_index = getattr(_faiss(), "GpuIndex", None)
+    return gpu_index is not None and isinstance(index, gpu_index)
+
+
+def search_lock(index: Any) -> Any:
+    """A lock that serialises searches of a GPU index; a no-op context for CPU ones (safe to share)."""
+    import contextlib
+    import threading
+
+    return threading.Lock() if on_gpu(index) else contextlib.nullcontext()
+
+
 def for_search(index: Any, device: str = "auto") -> Any:
     """The index to query: a GPU copy when faiss-gpu can serve this type, else the (mmapped) CPU index."""
     return _to_gpu(index) if use_gpu(device) else index

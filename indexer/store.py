@@ -29,7 +29,8 @@ DEFAULT_EF_SEARCH = 64  # HNSW candidate list size per query
 class IndexStore:
     """One index folder: FAISS index, per-row embeddings and items, plus the manifest that built them.
 
-    Searching is thread-safe (read-only FAISS search); search parameters are fixed at `open`.
+    Searching is thread-safe (read-only FAISS search on CPU; serialised by a lock on GPU, where FAISS
+    is not thread-safe); search parameters are fixed at `open`.
     """
 
     def __init__(self, directory: Path, manifest: Manifest, index: Any, embeddings: np.ndarray,
@@ -41,6 +42,7 @@ class IndexStore:
         self.index = index  # FAISS index (CPU, memory-mapped where possible; or a GPU copy)
         self.embeddings = embeddings  # float32 (count, dim), memory-mapped, read-only
         self.items = items  # items.jsonl rows: {"id", "uri", "captions"}, id = row
+        self._search_lock = faiss_backend.search_lock(index)  # GPU FAISS: one search at a time
 
     @classmethod
     def open(cls, directory: str | Path, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
@@ -81,7 +83,8 @@ class IndexStore:
             raise InvalidInput(f"query vectors must have shape (n, {self.dim}), got {vectors.shape}")
         if k < 1:
             raise InvalidInput(f"k must be at least 1, got {k}")
-        scores, ids = self.index.search(vectors, min(k, self.count))
+        with self._search_lock:
+            scores, ids = self.index.search(vectors, min(k, self.count))
         scores[ids < 0] = -np.inf
         return scores, ids
 

@@ -90,7 +90,7 @@ def test_resume_continues_from_saved_step(toy_data: Path, tmp_path: Path) -> Non
 
     out = tmp_path / "ckpt"
     train_clip(_cfg(toy_data, out, steps=4, save_every=2))
-    state = torch.load(out / TRAIN_STATE, weights_only=False)
+    state = torch.load(out / TRAIN_STATE, weights_only=True)
     assert state["progress"]["step"] == 4
     with pytest.raises(Exception, match="--resume"):
         train_clip(_cfg(toy_data, out, steps=8))
@@ -98,7 +98,7 @@ def test_resume_continues_from_saved_step(toy_data: Path, tmp_path: Path) -> Non
     meta = json.loads((out / "evdsearch.json").read_text())
     assert meta["step"] == 8 and meta["complete"]
     # the scheduler continued: 8 scheduler steps in total, not 4 from a fresh start
-    assert torch.load(out / TRAIN_STATE, weights_only=False)["scheduler"]["last_epoch"] == 8
+    assert torch.load(out / TRAIN_STATE, weights_only=True)["scheduler"]["last_epoch"] == 8
 
 
 def test_resume_matches_uninterrupted_run(toy_data: Path, tmp_path: Path) -> None:

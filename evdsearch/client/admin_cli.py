@@ -12,19 +12,21 @@ def _call(args: argparse.Namespace, method: str) -> Any:
     """One unary call on SearchService.Info or AdminService.Reload, failures as one clear line."""
     import grpc
 
+    from evdsearch.client.channel import open_channel, security_from_args
     from evdsearch.client.search_cli import explain_rpc_error
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
     if args.timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {args.timeout}")
-    with grpc.insecure_channel(args.server) as channel:
+    security = security_from_args(args)
+    with open_channel(args.server, security) as channel:
         try:
             if method == "info":
                 return search_pb2_grpc.SearchServiceStub(channel).Info(pb.InfoRequest(), timeout=args.timeout)
             return search_pb2_grpc.AdminServiceStub(channel).Reload(pb.ReloadRequest(), timeout=args.timeout)
         except grpc.RpcError as err:
-            raise explain_rpc_error(err, args.server, args.timeout) from None
+            raise explain_rpc_error(err, args.server, args.timeout, tls=security.tls_ca is not None) from None
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -48,8 +50,11 @@ def run_reload(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, timeout: float) -> None:
+    from evdsearch.client.channel import add_client_security_options
+
     p.add_argument("--server", default="localhost:50051", help="HOST:PORT of the server (default localhost:50051)")
     p.add_argument("--timeout", type=float, default=timeout, metavar="S", help=f"deadline in seconds (default {timeout:g})")
+    add_client_security_options(p)  # --tls-ca, --token-file (or EVDSEARCH_TOKEN), mutual TLS
 
 
 def register(tree: Any) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from evdsearch.client.channel import add_client_security_options
 from evdsearch.errors import InvalidInput, NotFound, UserError
 
 MODES = ("fused", "original", "rewritten")
@@ -29,6 +30,7 @@ def register(tree: Any) -> None:
     p.add_argument("--image", type=Path, metavar="PATH", help="search with an image instead of text")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="deadline in seconds (default 10)")
     p.add_argument("--json", action="store_true", help="print the response as JSON")
+    add_client_security_options(p)
     p.set_defaults(run=run)
 
 
@@ -50,37 +52,43 @@ def build_request(args: argparse.Namespace) -> Any:
     return req
 
 
-def explain_rpc_error(err: Any, server: str, timeout: float) -> UserError:
-    """One clear line for a failed call."""
+def explain_rpc_error(err: Any, server: str, timeout: float, tls: bool | None = None) -> UserError:
+    """One clear line for a failed call (`tls`: whether the channel used TLS, when known, for a hint)."""
     import grpc
 
     code, details = err.code(), err.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE:
+        hint = " If it serves TLS, pass --tls-ca FILE." if tls is False else ""
         return ServerUnreachable(f"cannot reach a server at {server} ({details.splitlines()[0] if details else 'unavailable'}); "
-                                 f"is `evdsearch serve` running there?")
+                                 f"is `evdsearch serve` running there?{hint}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ServerUnreachable(f"no answer from {server} within {timeout:g} s (deadline exceeded); "
                                  f"try a larger --timeout")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidInput(f"the server refused the request: {details}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return UserError(f"the server at {server} refused the call (UNAUTHENTICATED: {details}); "
+                         f"pass --token-file FILE or set EVDSEARCH_TOKEN")
     return UserError(f"the server answered {code.name}: {details}")
 
 
 def run(args: argparse.Namespace) -> int:
     import grpc
 
+    from evdsearch.client.channel import open_channel, security_from_args
     from evdsearch.client.render import print_json, print_response
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
     if args.timeout <= 0:
         raise InvalidInput(f"--timeout must be positive, got {args.timeout}")
     req = build_request(args)
-    with grpc.insecure_channel(args.server) as channel:
+    security = security_from_args(args)
+    with open_channel(args.server, security) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         try:
             resp = stub.Search(req, timeout=args.timeout)
         except grpc.RpcError as err:
-            raise explain_rpc_error(err, args.server, args.timeout) from None
+            raise explain_rpc_error(err, args.server, args.timeout, tls=security.tls_ca is not None) from None
     if args.json:
         print_json(resp)
     else:

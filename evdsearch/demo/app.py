@@ -90,10 +90,12 @@ def build_app(backend: SearchBackend, k: int = 8) -> gr.Blocks:
     return app
 
 
-def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> str:
-    """Serve on host:port (no share link, no SSR node server, no MCP); returns the local URL."""
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+           auth: tuple[str, str] | None = None) -> str:
+    """Serve on host:port (no share link, no SSR node server, no MCP); `auth`: Gradio's login (user, password).
+    Returns the local URL."""
     app.queue(default_concurrency_limit=4)
-    _, url, _ = app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
+    _, url, _ = app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, auth=auth,
                            quiet=True, ssr_mode=False, mcp_server=False, pwa=False, show_error=False,
                            css=CSS)
     if block:

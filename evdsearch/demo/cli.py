@@ -6,6 +6,7 @@ import argparse
 import signal
 from typing import Any
 
+from evdsearch.client.channel import add_client_security_options
 from evdsearch.device import DEVICE_CHOICES
 from evdsearch.engine.serve_cli import add_description_options, description_settings
 
@@ -23,6 +24,11 @@ def register(tree: Any) -> None:
     p.add_argument("--port", type=int, default=7860, help="port of the page (default 7860)")
     p.add_argument("-k", type=int, default=8, help="hits shown at first (default 8)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="gRPC deadline with --server (s)")
+    add_client_security_options(p)
+    p.add_argument("--image-root", metavar="DIR",
+                   help="with --server: the folder the server's images are in here (its hits name them relative "
+                        "to that folder unless it runs with --expose-paths)")
+    p.add_argument("--auth", metavar="USER:PASS", help="ask for this user name and password before the page opens")
     p.set_defaults(run=run)
 
 
@@ -35,15 +41,19 @@ def open_backend(args: argparse.Namespace) -> Any:
     if args.server:
         if args.kb:
             raise InvalidInput("--kb goes with --index; with --server the server's knowledge base is used")
+        from evdsearch.client.channel import security_from_args
         from evdsearch.demo.grpc_backend import GrpcBackend
 
-        backend = GrpcBackend(args.server, timeout_s=args.timeout)
+        backend = GrpcBackend(args.server, timeout_s=args.timeout, security=security_from_args(args),
+                              image_root=args.image_root)
         try:
             backend.info()  # fail now, with one clear line, if nothing answers there
         except Exception:
             backend.close()
             raise
         return backend
+    if args.tls_ca or args.token_file or args.tls_cert:
+        raise InvalidInput("--tls-ca, --token-file and --tls-cert go with --server (they secure the gRPC call)")
     if not args.index:
         raise InvalidInput("give --index INDEX_DIR [--kb KB_DIR] to search in-process, or --server HOST:PORT")
     from evdsearch.demo.backend import LocalBackend
@@ -51,6 +61,18 @@ def open_backend(args: argparse.Namespace) -> Any:
 
     return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
                                           device=args.device, **description_settings(args)))
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """"USER:PASS" -> (user, pass); both parts must be non-empty (the password may hold ':')."""
+    from evdsearch.errors import InvalidInput
+
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise InvalidInput("--auth takes USER:PASS (both non-empty), e.g. --auth admin:s3cret")
+    return user, password
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
@@ -62,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.k <= 48:
         raise InvalidInput(f"-k must be from 1 to 48, got {args.k}")
+    auth = parse_auth(args.auth)
     backend = open_backend(args)
     try:
         from evdsearch.demo.app import build_app, launch
 
         app = build_app(backend, k=args.k)
         try:
-            url = launch(app, host=args.host, port=args.port, block=False)
+            url = launch(app, host=args.host, port=args.port, block=False, auth=auth)
         except OSError as err:
             raise UserError(f"cannot serve the demo on {args.host}:{args.port} ({err}); pick another --port") from None
         print(f"evdsearch: demo on {url} (engine: {backend.where}); Ctrl-C stops it", flush=True)

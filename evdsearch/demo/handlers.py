@@ -51,7 +51,8 @@ def show(result: dict[str, Any]) -> tuple[Any, ...]:
     missing = sum(not render.image_available(uri) for uri in uris)
     if missing:
         gr.Warning(f"{missing} of {len(uris)} hit images are not readable on this machine (the server has "
-                   f"them); showing placeholders")
+                   f"them: start the demo with --image-root DIR, or the server with --expose-paths); "
+                   f"showing placeholders")
     return (
         gr.Gallery(value=render.gallery_items(result["original_hits"], "original")),
         gr.Gallery(value=render.gallery_items(result["hits"], query["mode"], result["original_hits"]),

@@ -53,7 +53,7 @@ def load_state(out: Path, optimizer: Any, scheduler: Any, rng: random.Random, to
     """Restore what `save_state` wrote; returns its `progress` dict."""
     import torch
 
-    state = torch.load(out / TRAIN_STATE, map_location="cpu", weights_only=False)
+    state = torch.load(out / TRAIN_STATE, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     rng.setstate(state["python_rng"])
