@@ -34,6 +34,7 @@ class ClassifyConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int | None = 2  # torch CPU threads
     waffle_seed: int = 0  # seed of the random-words descriptors (the same in every world)
+    cache_dir: str | None = None  # image-embedding cache folder; None = beside each data folder
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def evaluate_world(data: str, model: str, cfg: ClassifyConfig) -> dict[str, Any]
 
     split = open_split(data, cfg.split)
     clip = load_clip(model, cfg.pretrained, cfg.device)
-    images = image_embeddings(clip, split)
+    images = image_embeddings(clip, split, cache_dir=cfg.cache_dir)
     seen = None
     if split.seen:
         seen = np.array([split.seen.get(split.classes[i], True) for i in split.labels])

@@ -30,6 +30,7 @@ def register(tree: Any) -> None:
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--waffle-seed", type=int, default=0, help="seed of the random-words descriptors")
+    parser.add_argument("--cache-dir", help="folder for cached image embeddings (default: beside each data folder)")
     parser.set_defaults(run=run)
 
 
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     data = tuple(d.strip() for item in args.data for d in item.split(",") if d.strip())
     models = tuple(m.strip() for item in args.model for m in item.split(",") if m.strip())
     cfg = ClassifyConfig(data=data, model=models, sets=sets, split=args.split, pretrained=args.pretrained,
-                         top=args.top, device=args.device, threads=args.threads, waffle_seed=args.waffle_seed)
+                         top=args.top, device=args.device, threads=args.threads, waffle_seed=args.waffle_seed,
+                         cache_dir=args.cache_dir)
     result = run_classify(cfg)
     tables = report_tables(result)
     paths = write_bundle(args.out, "classify", result, "".join(t.markdown() for t in tables), bar_plot(result))
