@@ -78,11 +78,14 @@ def _cache_key(clip: Any, split: ClassificationSplit) -> str:
     return digest.hexdigest()[:20]
 
 
-def image_embeddings(clip: Any, split: ClassificationSplit, batch_size: int = 256) -> np.ndarray:
-    """L2-normalised embeddings of the split's images, cached beside the data (keyed by weights + files)."""
+def image_embeddings(clip: Any, split: ClassificationSplit, batch_size: int = 256,
+                     cache_dir: str | Path | None = None) -> np.ndarray:
+    """L2-normalised embeddings of the split's images, cached (keyed by weights + files) in `cache_dir`, by
+    default beside the data."""
     from PIL import Image
 
-    cache = split.root.parent / ".cache" / f"cls-emb-{_cache_key(clip, split)}.npy"
+    folder = Path(cache_dir) if cache_dir else split.root.parent / ".cache"
+    cache = folder / f"cls-emb-{_cache_key(clip, split)}.npy"
     if cache.is_file() and not clip.identity.fingerprint.endswith(":random"):
         emb = np.load(cache)
         if emb.shape == (len(split), clip.embed_dim):

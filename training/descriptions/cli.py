@@ -110,8 +110,10 @@ def register_ex2(tree: Any) -> None:
     ex2.add_argument("--beta", type=float, default=0.04, help="KL coefficient to the reference model")
     ex2.add_argument("--train-concepts", type=int, default=16, help="concepts trained on; the rest held out")
     ex2.add_argument("--eval-concepts", type=int, default=16, help="train / held-out concepts scored before+after")
-    ex2.add_argument("--per-concept", type=int, default=1,
-                     help="descriptions per concept at the end (EX2: 25, about 25 min more on 2 cores)")
+    ex2.add_argument("--per-concept", type=int, default=25,
+                     help="descriptions per concept at the end, one per question template (EX2's setting: 25; "
+                     "about 25 min on 2 quiet cores)")
+    ex2.add_argument("--batch-size", type=int, default=16, help="generations answered together")
     ex2.add_argument("--seed", type=int, default=0)
     ex2.set_defaults(run=run_ex2_cli)
 
@@ -121,14 +123,16 @@ def run_ex2_cli(args: argparse.Namespace) -> int:
     from evdsearch.training.descriptions.ex2 import EX2Config
     from evdsearch.training.descriptions.ex2_run import report_tables, reward_plot, run_ex2
 
-    if min(args.steps, args.prompts_per_step, args.max_new_tokens, args.train_concepts, args.per_concept) < 1 \
+    if min(args.steps, args.prompts_per_step, args.max_new_tokens, args.train_concepts, args.per_concept,
+           args.batch_size) < 1 \
             or args.num_generations < 2:
         raise InvalidInput("--num-generations must be at least 2; other counts at least 1")
     cfg = EX2Config(data=args.data, model=args.model, out=str(args.out), llm=args.llm, steps=args.steps,
                     num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
                     max_new_tokens=args.max_new_tokens, lr=args.lr, beta=args.beta,
                     train_concepts=args.train_concepts, eval_concepts=args.eval_concepts,
-                    per_concept=args.per_concept, seed=args.seed, threads=args.threads)
+                    per_concept=args.per_concept, batch_size=args.batch_size, seed=args.seed,
+                    threads=args.threads)
     publish(args.out, "ex2_report", run_ex2(cfg), report_tables, reward_plot,
             {"descriptions": args.out / "ex2.jsonl"})
     return 0

@@ -35,7 +35,7 @@ class EX2Config:
     beta: float = 0.04  # KL coefficient to the reference policy
     lora_r: int = 8  # LoRA rank
     temperature: float = 1.0  # sampling temperature during training
-    per_concept: int = 1  # descriptions generated per concept at the end (EX2 uses 25: ~25 min more here)
+    per_concept: int = 25  # descriptions per concept at the end, one per question template (EX2's setting)
     gen_temperature: float = 0.7  # sampling temperature of the final descriptions
     batch_size: int = 16  # generations answered together at evaluation / final generation
     seed: int = 0

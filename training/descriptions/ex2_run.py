@@ -57,6 +57,18 @@ def mean_reward(llm: Any, rewarder: ClipRewarder, concepts: list[str], templates
                          for (c, q), t, r in list(zip(questions, texts, rewards, strict=True))[:4]]}
 
 
+def describe_concepts(llm: Any, rewarder: ClipRewarder, concepts: list[str], templates: list[str],
+                      train: set[str], cfg: EX2Config) -> list[dict[str, Any]]:
+    """`per_concept` sampled answers per concept, one per question template in turn (EX2 asks all 25), each
+    scored with the reward; kb-import records (empty answers dropped)."""
+    questions = [(c, templates[i % len(templates)].format(c)) for c in concepts for i in range(cfg.per_concept)]
+    texts = generate(llm, questions, cfg, cfg.gen_temperature, cfg.seed)
+    rewards = rewarder.score(texts, [c for c, _ in questions])
+    return [{"entity": c, "description": " ".join(text.split()), "source": "ex2", "score": round(r, 3),
+             "prompt": q, "split": "train" if c in train else "held_out"}
+            for (c, q), text, r in zip(questions, texts, rewards, strict=True) if text.strip()]
+
+
 def cached_before(path: Path, cfg: EX2Config, eval_sets: dict[str, list[str]],
                   compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """The base policy's scores are deterministic (greedy): reuse them when the evaluation is the same."""
@@ -107,13 +119,7 @@ def run_ex2(cfg: EX2Config) -> dict[str, Any]:
     timings["eval_after_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    concepts = sorted(images)
-    questions = [(c, templates[i % len(templates)].format(c)) for c in concepts for i in range(cfg.per_concept)]
-    texts = generate(llm, questions, cfg, cfg.gen_temperature, cfg.seed)
-    rewards = rewarder.score(texts, [c for c, _ in questions])
-    records = [{"entity": c, "description": " ".join(text.split()), "source": "ex2", "score": round(r, 3),
-                "prompt": q, "split": "train" if c in train else "held_out"}
-               for (c, q), text, r in zip(questions, texts, rewards, strict=True) if text.strip()]
+    records = describe_concepts(llm, rewarder, sorted(images), templates, set(train), cfg)
     write_jsonl(out / "ex2.jsonl", records)
     timings["generate_s"] = time.perf_counter() - t
     return {"config": asdict(cfg), "train_concepts": train, "held_out_concepts": held_out,
