@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.training.clip.cli",
     "evdsearch.indexer.cli",
     "evdsearch.indexer.kb_cli",
+    "evdsearch.evaluation.calibrate_cli",
     "evdsearch.engine.serve_cli",
     "evdsearch.client.search_cli",
     "evdsearch.benchmarks.retrieval_cli",

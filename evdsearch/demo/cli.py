@@ -7,6 +7,7 @@ import signal
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
 from evdsearch.engine.serve_cli import add_description_options, description_settings
 
 
@@ -19,6 +20,7 @@ def register(tree: Any) -> None:
                    help="query rewriter with --index: none, template (default), or a seq2seq model folder")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP runs with --index")
     add_description_options(p)
+    add_fusion_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address of the page (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=7860, help="port of the page (default 7860)")
     p.add_argument("-k", type=int, default=8, help="hits shown at first (default 8)")
@@ -50,7 +52,8 @@ def open_backend(args: argparse.Namespace) -> Any:
     from evdsearch.engine.api import EngineConfig
 
     return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
-                                          device=args.device, **description_settings(args)))
+                                          device=args.device, **description_settings(args),
+                                          **fusion_settings(args)))
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
