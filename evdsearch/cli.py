@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.engine.serve_cli",
     "evdsearch.client.search_cli",
     "evdsearch.benchmarks.retrieval_cli",
+    "evdsearch.benchmarks.quality_cli",
     "evdsearch.benchmarks.serve_cli",
     "evdsearch.benchmarks.index_scale_cli",
     "evdsearch.benchmarks.indexing_cli",
