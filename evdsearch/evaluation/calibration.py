@@ -103,8 +103,12 @@ def isotonic_decreasing(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
     from scipy.optimize import isotonic_regression
 
     order = np.argsort(x, kind="stable")
+    xs = np.asarray(x, dtype=np.float64)[order]
     fitted = isotonic_regression(np.asarray(y, dtype=np.float64)[order], increasing=False).x
-    return np.asarray(x, dtype=np.float64)[order], fitted
+    # Keep the ends of each constant block: the same piecewise-linear curve, a few knots to store.
+    change = np.flatnonzero(np.diff(fitted) != 0)
+    keep = np.unique(np.concatenate([[0, len(xs) - 1], change, change + 1]))
+    return xs[keep], fitted[keep]
 
 
 def apply_fit(knots: tuple[np.ndarray, np.ndarray], x: float) -> float:
