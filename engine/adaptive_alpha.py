@@ -16,14 +16,14 @@ COMBINE = ("mean", "max", "min")  # how the weights of several entities in one q
 
 @dataclass
 class AlphaPolicy:
-    """Per-query weight: request alpha > fixed engine alpha > the mean of the named entities' weights."""
+
 
     weights: dict[str, float]  # normalised entity -> calibrated weight (empty: no calibration, or fixed alpha)
     fallback: float  # weight for an entity without one, and for every query when `weights` is empty
-    combine: str = "mean"  # one of COMBINE
+    combine: str = "max"  # one of COMBINE: the largest weight, so one unknown entity is enough to rewrite
 
     @classmethod
-    def from_kb(cls, kb: KnowledgeBase | None, alpha: float, adaptive: bool, combine: str = "mean") -> AlphaPolicy:
+    def from_kb(cls, kb: KnowledgeBase | None, alpha: float, adaptive: bool, combine: str = "max") -> AlphaPolicy:
         """The KB's weights when `adaptive` and it has any; else every query gets `alpha` (EvdCLIP's fixed weight)."""
         if combine not in COMBINE:
             raise ValueError(f"unknown combine {combine!r}; use one of {', '.join(COMBINE)}")

@@ -36,10 +36,12 @@ def test_kb_weights_round_trip_and_checks(tmp_path: Path) -> None:
 
 
 def test_alpha_policy_combines_entity_weights() -> None:
-    policy = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5)
+    policy = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5)  # default: the largest weight
     assert policy.for_entities([]) == 0.5
-    assert policy.for_entities(["a", "b"]) == pytest.approx(0.6)
-    assert policy.for_entities(["a", "unknown"]) == pytest.approx(0.7)  # unknown entity: the fallback
+    assert policy.for_entities(["a", "b"]) == pytest.approx(0.9)
+    assert policy.for_entities(["b", "unknown"]) == pytest.approx(0.5)  # unknown entity: the fallback
+    mean = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5, combine="mean")
+    assert mean.for_entities(["a", "b"]) == pytest.approx(0.6)
     assert AlphaPolicy(weights={}, fallback=0.4).for_entities(["a"]) == 0.4  # no calibration: fixed
 
 
@@ -56,11 +58,11 @@ def test_engine_uses_kb_weights_and_overrides(calibrated_parts: tuple[Path, Path
     index, kb_dir = calibrated_parts
     with open_engine(index, kb_dir) as engine:
         resp = engine.search(SearchRequest(text=QUERY, k=5, explain=True))
-        assert resp.explanation.alpha == pytest.approx(0.6)  # mean of tomato 0.9 and school bus 0.3
+        assert resp.explanation.alpha == pytest.approx(0.9)  # the larger of tomato 0.9 and school bus 0.3
         for hit in resp.hits:  # the hits are ranked by that weight
-            assert hit.score == pytest.approx(0.4 * hit.original_score + 0.6 * hit.rewritten_score, abs=1e-5)
-        only_tomato = engine.search(SearchRequest(text="a tomato", k=3, explain=True)).explanation
-        assert only_tomato.alpha == pytest.approx(0.9)
+            assert hit.score == pytest.approx(0.1 * hit.original_score + 0.9 * hit.rewritten_score, abs=1e-5)
+        only_bus = engine.search(SearchRequest(text="a school bus", k=3, explain=True)).explanation
+        assert only_bus.alpha == pytest.approx(0.3)
         asked = engine.search(SearchRequest(text=QUERY, k=5, alpha=0.2, explain=True))
         assert asked.explanation.alpha == pytest.approx(0.2)  # a request's alpha wins
         assert asked.hits[0].score == pytest.approx(0.8 * asked.hits[0].original_score
