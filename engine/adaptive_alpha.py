@@ -16,7 +16,7 @@ COMBINE = ("mean", "max", "min")  # how the weights of several entities in one q
 
 @dataclass
 class AlphaPolicy:
-
+    """Per-query weight: request alpha > fixed engine alpha > the largest weight of the named entities."""
 
     weights: dict[str, float]  # normalised entity -> calibrated weight (empty: no calibration, or fixed alpha)
     fallback: float  # weight for an entity without one, and for every query when `weights` is empty
