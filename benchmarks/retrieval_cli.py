@@ -37,7 +37,10 @@ def register(tree: Any) -> None:
                              "rewriting-mode rows to the table (repeatable, e.g. a control)")
     parser.add_argument("--out", help="write the comparison table here (rewriter_results.md/.json/.png); "
                                       "--json / --markdown are the one-model report's")
-    parser.add_argument("--alpha", type=float, default=0.5, help="rewritten-query weight in fused mode")
+    parser.add_argument("--alpha", type=float, default=0.5,
+                        help="rewritten-query weight in fused mode for entities without a calibrated weight")
+    parser.add_argument("--fixed-alpha", type=float, metavar="A",
+                        help="one weight for every query, ignoring the KB's calibrated weights (EvdCLIP)")
     parser.add_argument("--json", help="write the report as JSON here")
     parser.add_argument("--markdown", help="write a Markdown table here (default: beside --json)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -84,7 +87,7 @@ def comparison_from_args(args: argparse.Namespace) -> Any:
             prefix = "" if index == 0 else f"{name} + "
             rows += [Setting(f"{prefix}{mode} + {label}", model, mode, spec) for mode in rewriting]
     return EvalConfig(data=cfg.data, kb=cfg.kb or "", clip=args.model, out=args.out, split=cfg.split,
-                      alpha=cfg.alpha, device=cfg.device, rows=rows)
+                      alpha=cfg.alpha, adaptive_alpha=cfg.adaptive_alpha, device=cfg.device, rows=rows)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -98,8 +101,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not 0.0 <= args.alpha <= 1.0:
         raise InvalidInput("--alpha must be between 0 and 1")
+    fixed = getattr(args, "fixed_alpha", None)
+    if fixed is not None and not 0.0 <= fixed <= 1.0:
+        raise InvalidInput("--fixed-alpha must be between 0 and 1")
     return RetrievalConfig(model=args.model, data=data, images=args.images, dataset=name,
-                           pretrained=args.pretrained, split=args.split, modes=modes, alpha=args.alpha,
+                           pretrained=args.pretrained, split=args.split, modes=modes,
+                           alpha=args.alpha if fixed is None else fixed, adaptive_alpha=fixed is None,
                            kb=args.kb, rewriter=_rewriters(args)[0][1], batch_size=args.batch_size,
                            device=args.device, cache_dir=args.cache_dir)
 

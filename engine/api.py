@@ -41,7 +41,8 @@ class EngineConfig:
     rewrite_cache_size: int = 1024  # rewrites kept in the LRU cache (0 disables it)
     max_descriptions: int = 3  # descriptions per entity handed to the rewriter, best first
     prefer_sources: tuple[str, ...] = ()  # KB sources ranked before the others (e.g. ("ift", "ex2")), then score
-    alpha: float = 0.5  # weight of the rewritten query when a request leaves alpha unset
+    alpha: float = 0.5  # weight of the rewritten query when a request leaves alpha unset (and no KB weight applies)
+    adaptive_alpha: bool = True  # use the KB's calibrated per-entity weights (`kb calibrate`) when it has them
     model: str | None = None  # CLIP to load instead of the one named in the index manifest
     pretrained: str | None = None  # pretrained tag / weights file for `model`
     text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx
@@ -102,6 +103,7 @@ class Explanation:
     descriptions: dict[str, list[Description]]  # descriptions the rewriter used, per entity
     rewritten_query: str  # what the query became ("" for image / embedding queries)
     timings_ms: dict[str, float]  # per stage: rewrite, encode, search, hydrate
+    alpha: float | None = None  # weight of the rewritten query this query was fused with (None: not a text query)
 
 
 @dataclass
@@ -125,7 +127,7 @@ class EngineInfo:
     kb_entities: int  # entities in the knowledge base (0 without one)
     kb_descriptions: int  # descriptions in the knowledge base
     rewriter: str  # none, template, or a model folder
-    default_alpha: float  # alpha used when a request leaves it unset
+    default_alpha: float  # alpha used when a request leaves it unset (and no calibrated weight applies)
     device: str  # torch device of the encoders
     version: str  # evdsearch version
     generation: int = 1  # engine generation: 1 at start, +1 per successful hot reload

@@ -49,7 +49,7 @@ def response_to_proto(resp: SearchResponse) -> pb.SearchResponse:
         out.explanation.CopyFrom(pb.Explanation(
             entities=[entity_to_proto(m) for m in ex.entities],
             descriptions=descriptions_to_proto(ex.descriptions),
-            rewritten_query=ex.rewritten_query, timings_ms=ex.timings_ms))
+            rewritten_query=ex.rewritten_query, timings_ms=ex.timings_ms, alpha=ex.alpha))
     return out
 
 

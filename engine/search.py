@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from evdsearch.engine.adaptive_alpha import AlphaPolicy
 from evdsearch.engine.api import (
     DeadlineExceeded,
     EngineConfig,
@@ -59,6 +60,7 @@ class SearchEngine:
         self.config = config
         self.kb = kb
         self.dim = int(store.dim)
+        self.alpha_policy = AlphaPolicy.from_kb(kb, config.alpha, config.adaptive_alpha)
 
     @classmethod
     def open(cls, config: EngineConfig, kb: KnowledgeBase | None = None) -> SearchEngine:
@@ -100,6 +102,7 @@ class SearchEngine:
         watch = _Stopwatch()
         check_deadline(deadline)
         rewrites = self._rewrite_stage(queries)
+        self.alpha_policy.apply(reqs, queries, rewrites)
         watch.lap("rewrite")
         check_deadline(deadline)
         q, q_rewritten = encode_queries(self.clip, queries, rewrites)
@@ -111,7 +114,7 @@ class SearchEngine:
         hits = [hydrate_hits(self.store, scores[i], ids[i], query.k, q[i], q_rewritten[i])
                 for i, query in enumerate(queries)]
         watch.lap("hydrate")
-        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms)
+        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms, query.alpha)
                                if query.explain else None) for i, query in enumerate(queries)]
 
     def _rewrite_stage(self, queries: list[Query]) -> list[RewriteResult | None]:
@@ -127,11 +130,11 @@ class SearchEngine:
         return np.stack([pick[query.mode][i] for i, query in enumerate(queries)]).astype(np.float32)
 
     @staticmethod
-    def _explain(rewrite: RewriteResult | None, timings_ms: dict[str, float]) -> Explanation:
+    def _explain(rewrite: RewriteResult | None, timings_ms: dict[str, float], alpha: float) -> Explanation:
         if rewrite is None:  # image / embedding query: nothing to rewrite
             return Explanation(entities=[], descriptions={}, rewritten_query="", timings_ms=dict(timings_ms))
         return Explanation(entities=list(rewrite.mentions), descriptions=dict(rewrite.descriptions),
-                           rewritten_query=rewrite.rewritten, timings_ms=dict(timings_ms))
+                           rewritten_query=rewrite.rewritten, timings_ms=dict(timings_ms), alpha=alpha)
 
     def rewrite(self, text: str) -> RewriteResult:
         """What a text query becomes; raises InvalidInput for an empty or too long one."""

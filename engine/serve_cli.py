@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
 
 EXAMPLE_QUERY = "a tomato next to a school bus"  # used in the ready line when the KB has no entities
 
@@ -22,13 +23,15 @@ def register(tree: Any) -> None:
                    help="query rewriter: none, template (default), or a seq2seq model folder")
     p.add_argument("--port", type=int, default=50051, help="port to listen on (0: any free port; default 50051)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    p.add_argument("--alpha", type=float, default=0.5, help="default weight of the rewritten query (default 0.5)")
+    p.add_argument("--alpha", type=float, default=0.5,
+                   help="weight of the rewritten query for entities without a calibrated weight (default 0.5)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP and the rewriter run")
     p.add_argument("--text-encoder", default="auto", choices=("auto", "torch", "onnx"),
                    help="CLIP text tower: auto (onnxruntime when the checkpoint has a current onnx/clip_text.onnx "
                         "from `evdsearch train export-onnx --clip CKPT`, else torch), torch, or onnx")
     p.add_argument("--text-onnx", metavar="DIR", help="the text export's folder when it is not CKPT/onnx")
     add_description_options(p)
+    add_fusion_options(p)
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
     p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
@@ -126,19 +129,19 @@ def _reload_on_signal(reloader: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from evdsearch.engine.adaptive_alpha import describe
     from evdsearch.engine.api import EngineConfig
     from evdsearch.engine.search import SearchEngine
     from evdsearch.engine.security import TokenStore, tls_files
     from evdsearch.engine.server import build_server
-    from evdsearch.engine.validation import check_alpha
     from evdsearch.errors import InvalidInput
 
     if args.workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a SIGHUP while loading must not kill us; reloads once serving
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
-                          alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
-                          text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args))
+                          model=args.model, pretrained=args.pretrained, text_encoder=args.text_encoder,
+                          text_onnx=args.text_onnx, **description_settings(args), **fusion_settings(args, args.alpha))
     if args.max_concurrent < 1:
         raise InvalidInput(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     tls = tls_files(args.tls_cert, args.tls_key, args.tls_client_ca)
@@ -153,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         else running.address
     print(f"evdsearch: serving evdsearch.v1.SearchService on {running.address} "
           f"({info.index_size} images, {info.kb_entities} entities, rewriter {info.rewriter}, {info.device}, "
-          f"text encoder {_text_encoder_name(engine)}, {running.transport})",
+          f"text encoder {_text_encoder_name(engine)}, {describe(engine.alpha_policy)}, {running.transport})",
           flush=True)
     if tokens and not tls and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"evdsearch: warning: tokens travel in clear text to {args.host}; anyone on the network can read "

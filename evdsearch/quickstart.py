@@ -38,6 +38,11 @@ class QuickstartLayout:
     def index(self) -> Path:
         return self.workdir / "index"
 
+    @property
+    def calibrated(self) -> Path:
+        """Written once `kb calibrate` has filled the KB's fusion weights (removed when the KB is re-imported)."""
+        return self.workdir / "kb.calibrated"
+
 
 def _stage(name: str, done: bool, action: Callable[[], int | None]) -> None:
     if done:
@@ -55,6 +60,21 @@ def _can_export_onnx() -> bool:
     from importlib.util import find_spec
 
     return all(find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
+def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout) -> int:
+    layout.calibrated.unlink(missing_ok=True)  # a new KB holds no weights yet
+    return cli(["kb", "import", str(layout.world / "encyclopedia.jsonl"), "--kb", str(layout.kb)])
+
+
+def _calibrate(cli: Callable[[list[str]], int], layout: QuickstartLayout) -> int:
+    """`kb calibrate` on the world's train and val captions, so the server fuses adaptively by default."""
+    from evdsearch.atomic import write_text_atomic
+
+    code = cli(["kb", "calibrate", "--kb", str(layout.kb), "--data", str(layout.world), "--model", str(layout.clip)])
+    if not code:
+        write_text_atomic(layout.calibrated, "evdsearch kb calibrate --splits train,val\n")
+    return code
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
@@ -81,7 +101,9 @@ def run_quickstart(args: argparse.Namespace) -> int:
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
     _stage("import the encyclopedia into the knowledge base", (current_version(layout.kb) / "data.mdb").is_file(),
-           lambda: cli(["kb", "import", str(layout.world / "encyclopedia.jsonl"), "--kb", str(layout.kb)]))
+           lambda: _import_kb(cli, layout))
+    _stage("calibrate per-entity fusion weights (adaptive fusion)", layout.calibrated.is_file(),
+           lambda: _calibrate(cli, layout))
     _stage("index the test images", (current_version(layout.index) / "manifest.json").is_file(),
            lambda: cli(["index", str(layout.world / "dataset_shapes.json"), "--split", "test",
                         "--out", str(layout.index), "--model", str(layout.clip)]))

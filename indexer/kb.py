@@ -2,7 +2,9 @@
 
 Layout: sub-database `entities` maps a normalised name to JSON {"name", "descriptions": [...]},
 descriptions kept sorted by score (desc, ties in import order), so `get` is one read;
-sub-database `meta` holds the format and running counts, so `stats` needs no scan.
+sub-database `meta` holds the format and running counts, so `stats` needs no scan;
+sub-database `calibration` maps a normalised name to JSON {"alpha", "method", "evidence", ...}: the
+fusion weight `evdsearch kb calibrate` chose for the entity (see `EntityWeight`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from evdsearch.indexer.entity_names import NORMALIZER_VERSION, normalize_entity
 from evdsearch.indexer.kb_records import KBRecord, validate_record
 from evdsearch.versioned import current_version
 
-__all__ = ["Description", "ImportReport", "KBStats", "KnowledgeBase", "normalize_entity"]
+__all__ = ["Description", "EntityWeight", "ImportReport", "KBStats", "KnowledgeBase", "normalize_entity"]
 
 FORMAT_VERSION = 1
 DEFAULT_MAP_SIZE = 1 << 30  # 1 GiB of address space up front; LMDB files only grow as written
-_ENTITIES, _META = b"entities", b"meta"
+_ENTITIES, _META, _CALIBRATION = b"entities", b"meta", b"calibration"
 _FORMAT_KEY, _STATS_KEY = b"format", b"stats"
 
 
@@ -37,6 +39,16 @@ class Description:
     source: str  # where it came from
     score: float  # relevance; `get` ranks by it, highest first
     kind: str = ""  # optional label (visual / non_visual / wrong in the shapes world)
+
+
+@dataclass(frozen=True)
+class EntityWeight:
+    """The calibrated fusion weight of one entity: how much of the rewritten query to use."""
+
+    alpha: float  # weight of the rewritten query in [0, 1] for queries naming this entity
+    method: str  # how it was obtained: "captions" (grid search on captioned images) or "zero-shot"
+    evidence: int  # captions it was calibrated on (0 for zero-shot)
+    familiarity: float | None = None  # zero-shot familiarity signal of the name (higher: CLIP knows it)
 
 
 @dataclass
@@ -76,6 +88,15 @@ class KnowledgeBase:
         self.readonly = readonly
         self._entities = env.open_db(_ENTITIES, create=not readonly)
         self._meta = env.open_db(_META, create=not readonly)
+        # Older KBs have no calibration sub-database; read-only opens then simply report none.
+        self._calibration = self._open_optional(_CALIBRATION)
+
+    def _open_optional(self, name: bytes) -> Any:
+        if not self.readonly:
+            return self._env.open_db(name, create=True)
+        with self._env.begin() as txn:
+            exists = txn.get(name) is not None  # named sub-databases are keys of the main database
+        return self._env.open_db(name, create=False) if exists else None
 
     @classmethod
     def open(cls, path: str | Path, readonly: bool = True, map_size: int = DEFAULT_MAP_SIZE) -> KnowledgeBase:
@@ -169,6 +190,48 @@ class KnowledgeBase:
         with self._env.begin(db=self._meta) as txn:
             raw = txn.get(_STATS_KEY)
         return KBStats(**json.loads(raw)) if raw else KBStats(entities=0, descriptions=0)
+
+    def weights(self) -> dict[str, EntityWeight]:
+        """Calibrated fusion weight per normalised entity name; {} when the KB was never calibrated."""
+        if self._calibration is None:
+            return {}
+        with self._env.begin(db=self._calibration) as txn:
+            return {key.decode("utf-8"): EntityWeight(**json.loads(raw)) for key, raw in txn.cursor()}
+
+    def weight(self, entity: str) -> EntityWeight | None:
+        """The calibrated weight of one entity (any spelling), or None."""
+        if self._calibration is None:
+            return None
+        with self._env.begin(db=self._calibration) as txn:
+            raw = txn.get(normalize_entity(entity).encode("utf-8"))
+        return EntityWeight(**json.loads(raw)) if raw is not None else None
+
+    def set_weights(self, weights: dict[str, EntityWeight], info: dict[str, Any] | None = None) -> int:
+        """Replace every calibrated weight in ONE transaction (all or nothing); returns how many were written.
+
+        Keys must be entities of this KB; `info` (how the calibration ran) is kept in `meta`.
+        """
+        if self.readonly:
+            raise UserError(f"knowledge base {self.path} is open read-only; open it with readonly=False to calibrate")
+        known = set(self.entities())
+        unknown = sorted(set(weights) - known)
+        if unknown:
+            raise UserError(f"cannot calibrate entities that are not in the knowledge base: {', '.join(unknown[:5])}")
+        for name, w in weights.items():
+            if not 0.0 <= w.alpha <= 1.0:
+                raise UserError(f"weight of {name!r} is {w.alpha}; it must be in [0, 1]")
+        with self._env.begin(write=True) as txn:
+            txn.drop(self._calibration, delete=False)
+            for name, w in weights.items():
+                txn.put(name.encode("utf-8"), _dumps(asdict(w)), db=self._calibration)
+            txn.put(b"calibration", _dumps(info or {}), db=self._meta)
+        return len(weights)
+
+    def calibration_info(self) -> dict[str, Any]:
+        """What `set_weights` recorded about the last calibration ({} when none)."""
+        with self._env.begin(db=self._meta) as txn:
+            raw = txn.get(b"calibration")
+        return json.loads(raw) if raw else {}
 
     def export(self) -> Iterator[dict[str, Any]]:
         """Every description as an import record (entity, description, source, score, kind), by entity."""

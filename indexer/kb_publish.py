@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from evdsearch.indexer.kb import ImportReport, KBStats, KnowledgeBase
 from evdsearch.versioned import current_version, publish_version
 
+T = TypeVar("T")
 LMDB_FILES = ("data.mdb", "lock.mdb")  # an LMDB folder's files: the old (unversioned) layout of a KB folder
 
 
-def import_new_version(kb_dir: str | Path, records: Iterable[Any]) -> tuple[ImportReport, KBStats]:
-    """Import `records` into a new version of the KB at `kb_dir` (created when missing) and make it current.
+def update_new_version(kb_dir: str | Path, write: Callable[[KnowledgeBase], T]) -> T:
+    """Run `write` on a copy of the current version of the KB at `kb_dir` (created when missing), then make
+    that copy current; returns what `write` returned.
 
     The current version is copied (compacted) into the staging folder first, so servers reading it keep
-    reading pages nobody writes; they pick the new version up on reload. All or nothing: an invalid
-    record or a kill leaves the current version as it was.
+    reading pages nobody writes; they pick the new version up on reload. All or nothing: an error in
+    `write` or a kill leaves the current version as it was.
     """
     kb_dir = Path(kb_dir)
     source = current_version(kb_dir)
@@ -26,6 +28,9 @@ def import_new_version(kb_dir: str | Path, records: Iterable[Any]) -> tuple[Impo
             with KnowledgeBase.open(source) as current:  # read-only: checks the format before copying
                 current.copy_to(staging)
         with KnowledgeBase.open(staging, readonly=False) as kb:
-            report = kb.import_records(records)
-            stats = kb.stats()
-    return report, stats
+            return write(kb)
+
+
+def import_new_version(kb_dir: str | Path, records: Iterable[Any]) -> tuple[ImportReport, KBStats]:
+    """Import `records` into a new version of the KB at `kb_dir` and make it current (see update_new_version)."""
+    return update_new_version(kb_dir, lambda kb: (kb.import_records(records), kb.stats()))

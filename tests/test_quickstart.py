@@ -25,11 +25,12 @@ def test_quickstart_builds_every_stage_then_reuses_them(tmp_path: Path, capsys: 
 
     assert main(argv) == 0
     second = capsys.readouterr().out
-    assert second.count("already there, reusing it") == 5
+    assert second.count("already there, reusing it") == 6
 
     config = EngineConfig(index_dir=str(workdir / "index"), kb_dir=str(workdir / "kb"), rewriter="template")
     with SearchEngine.open(config) as engine:
         assert hasattr(engine.clip, "text_encoder")  # the export was picked up, not torch
+        assert engine.alpha_policy.adaptive  # the quickstart calibrated the KB: adaptive fusion by default
         response = engine.search(SearchRequest(text="a tomato next to a school bus", k=5, explain=True))
     assert len(response.hits) == 5
     assert response.explanation.rewritten_query != "a tomato next to a school bus"

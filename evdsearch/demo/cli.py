@@ -8,6 +8,7 @@ from typing import Any
 
 from evdsearch.client.channel import add_client_security_options
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
 from evdsearch.engine.serve_cli import add_description_options, description_settings
 
 
@@ -20,6 +21,7 @@ def register(tree: Any) -> None:
                    help="query rewriter with --index: none, template (default), or a seq2seq model folder")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP runs with --index")
     add_description_options(p)
+    add_fusion_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address of the page (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=7860, help="port of the page (default 7860)")
     p.add_argument("-k", type=int, default=8, help="hits shown at first (default 8)")
@@ -60,7 +62,8 @@ def open_backend(args: argparse.Namespace) -> Any:
     from evdsearch.engine.api import EngineConfig
 
     return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
-                                          device=args.device, **description_settings(args)))
+                                          device=args.device, **description_settings(args),
+                                          **fusion_settings(args)))
 
 
 def parse_auth(text: str | None) -> tuple[str, str] | None:

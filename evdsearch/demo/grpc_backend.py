@@ -40,7 +40,8 @@ def explanation_from_proto(msg: pb.Explanation) -> Explanation:
         entities=[EntityMention(entity=e.name, text=e.text, start=e.start, end=e.end) for e in msg.entities],
         descriptions={group.entity: [Description(text=d.text, source=d.source, score=d.score)
                                      for d in group.descriptions] for group in msg.descriptions},
-        rewritten_query=msg.rewritten_query, timings_ms=dict(msg.timings_ms))
+        rewritten_query=msg.rewritten_query, timings_ms=dict(msg.timings_ms),
+        alpha=msg.alpha if msg.HasField("alpha") else None)
 
 
 def response_from_proto(msg: pb.SearchResponse, image_root: str | None = None) -> SearchResponse:

@@ -41,7 +41,8 @@ class RetrievalConfig:
     pretrained: str | None = None  # hub tag or local weights file for an architecture name
     split: str = "test"  # Karpathy split to evaluate
     modes: tuple[str, ...] = ("original",)  # query modes, keys of QUERY_MODES
-    alpha: float = 0.5  # weight of the rewritten query in `fused` mode
+    alpha: float = 0.5  # weight of the rewritten query in `fused` mode (entities without a calibrated weight)
+    adaptive_alpha: bool = True  # fused mode uses the KB's calibrated per-entity weights when it has them
     kb: str | None = None  # knowledge base folder for the rewriting modes
     rewriter: str = "template"  # none | template | rewriter folder, for the rewriting modes
     ks: tuple[int, ...] = DEFAULT_KS  # the K of Recall@K
@@ -150,6 +151,7 @@ class QueryContext:
         if "rewritten" not in self._texts:
             results = self.rewriter().rewrite_many(captions)
             self._texts["rewritten"] = [r.rewritten for r in results]
+            self._texts["entities"] = [list(r.descriptions) for r in results]
             self.stats["rewritten_fraction"] = round(sum(r.rewritten != r.query for r in results) / max(1, len(results)), 4)
         return self._texts["rewritten"]
 
@@ -169,10 +171,14 @@ def _rewritten(captions: list[str], ctx: QueryContext) -> np.ndarray:
 
 
 def _fused(captions: list[str], ctx: QueryContext) -> np.ndarray:
+    from evdsearch.engine.adaptive_alpha import AlphaPolicy
     from evdsearch.engine.fusion import fuse_queries
 
-    return np.asarray(fuse_queries(_original(captions, ctx), _rewritten(captions, ctx), ctx.cfg.alpha),
-                      dtype=np.float32)
+    rewritten = _rewritten(captions, ctx)
+    policy = AlphaPolicy.from_kb(ctx.rewriter().kb, ctx.cfg.alpha, ctx.cfg.adaptive_alpha)
+    alphas = np.array([policy.for_entities(e) for e in ctx._texts["entities"]], dtype=np.float32)
+    ctx.stats["alpha"] = "adaptive (KB calibration)" if policy.adaptive else f"fixed {ctx.cfg.alpha:g}"
+    return np.asarray(fuse_queries(_original(captions, ctx), rewritten, alphas), dtype=np.float32)
 
 
 QUERY_MODES: dict[str, QueryFn] = {"original": _original, "rewritten": _rewritten, "fused": _fused}

@@ -38,7 +38,8 @@ class EvalConfig:
     finetuned_clip: str | None = None  # CLIP fine-tuned with the frozen (PRO) rewriter
     control_clip: str | None = None  # CLIP fine-tuned the same way with rewrite prob 0 (a control)
     split: str = "test"  # Karpathy split
-    alpha: float = 0.5  # fusion weight
+    alpha: float = 0.5  # fusion weight (for entities without a calibrated weight when adaptive)
+    adaptive_alpha: bool = True  # use the KB's calibrated per-entity weights when it has them
     device: str = "auto"  # auto | cpu | cuda
     rows: list[Setting] = field(default_factory=list)  # explicit rows (bench retrieval), else the above
     extra: dict[str, Any] = field(default_factory=dict)  # notes copied into the JSON
@@ -74,7 +75,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     rows = []
     for setting in cfg.settings():
         rcfg = RetrievalConfig(model=setting.model, data=cfg.data, split=cfg.split, modes=(setting.mode,),
-                               alpha=cfg.alpha, kb=cfg.kb, rewriter=setting.rewriter, device=cfg.device)
+                               alpha=cfg.alpha, adaptive_alpha=cfg.adaptive_alpha, kb=cfg.kb, rewriter=setting.rewriter, device=cfg.device)
         rows.append(_row(setting, run_retrieval(rcfg)))
         print(f"{setting.label}: {FOCUS_KIND} R@1 = {rows[-1]['by_kind'].get(FOCUS_KIND, {}).get('R@1')}", flush=True)
     report = {"benchmark": "rewriter", "data": cfg.data, "split": cfg.split, "focus_kind": FOCUS_KIND,

@@ -28,6 +28,7 @@ from evdsearch.engine.rewriters.prompt import format_rewriter_input
 from evdsearch.errors import InvalidInput
 from evdsearch.training.deqr.candidates import EMPTY, build_candidates
 from evdsearch.training.deqr.config import FORMAT, FORMAT_VERSION, RECORDS_FILE, STATS_FILE, DeqrConfig
+from evdsearch.training.deqr.regimes import MASKED, REGIMES, assign
 from evdsearch.training.deqr.scoring import ranking, score_candidates
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,12 @@ def _batches(rows: list[int], size: int, seed: int) -> dict[int, list[int]]:
     return out
 
 
-def _record(image: Any, j: int, result: Any, cands: list[Any], scores: Any, order: list[int]) -> dict[str, Any]:
+def _record(image: Any, j: int, result: Any, cands: list[Any], scores: Any, order: list[int],
+            regime: str = MASKED) -> dict[str, Any]:
     evidence = {e: [description_text(d) for d in ds] for e, ds in result.descriptions.items()}
     kinds = {e: [getattr(d, "kind", "") for d in ds] for e, ds in result.descriptions.items()}
     return {
-        "id": f"{image.imgid}:{j}", "image": image.relpath, "kind": image.sentences[j].kind,
+        "id": f"{image.imgid}:{j}", "image": image.relpath, "kind": image.sentences[j].kind, "regime": regime,
         "caption": result.query, "entities": result.entities, "evidence": evidence, "evidence_kinds": kinds,
         "input": format_rewriter_input(result.query, result.descriptions),
         "candidates": [{"text": cands[i].text, "phrasing": cands[i].phrasing, "used": cands[i].used,
@@ -91,6 +93,11 @@ def build_deqr(cfg: DeqrConfig) -> Path:
 
     if cfg.max_candidates < 2 or cfg.batch_images < 2:
         raise InvalidInput("--max-candidates and --batch-images must be at least 2")
+    regime = "unmasked" if (cfg.regime == "masked" and not cfg.mask_entities) else cfg.regime
+    if regime not in REGIMES:
+        raise InvalidInput(f"unknown --regime {cfg.regime!r}; use one of {', '.join(REGIMES)}")
+    if not 0.0 <= cfg.stand_in_share <= 1.0:
+        raise InvalidInput("--stand-in-share must be between 0 and 1")
     started = time.perf_counter()
     out = Path(cfg.out)
     with atomic_directory(out, force=cfg.force) as tmp:
@@ -101,6 +108,9 @@ def build_deqr(cfg: DeqrConfig) -> Path:
         chosen = select_captions(images, rewriter, cfg)
         if not chosen:
             raise InvalidInput(f"no {cfg.split} caption of {cfg.data} names an entity of the KB {cfg.kb}")
+        weights = {e: w.alpha for e, w in kb.weights().items()}
+        taken = set(kb.entities()) | set(kb.display_names().values())
+        assigned = assign(chosen, regime, cfg.stand_in_share, weights, cfg.seed, taken)
         used_rows = sorted({row for row, _, _ in chosen})
         clip = load_clip(cfg.clip, device=cfg.device)
         rcfg = RetrievalConfig(model=cfg.clip, data=cfg.data, images=cfg.images, split=cfg.split, device=cfg.device)
@@ -111,22 +121,23 @@ def build_deqr(cfg: DeqrConfig) -> Path:
 
         rng = random.Random(cfg.seed)
         cands = [build_candidates(r.query, r.descriptions, r.mentions, rng, cfg.max_candidates, cfg.max_subset)
-                 for _, _, r in chosen]
-        mask = (lambda t: mask_entities(t, rewriter.matcher)) if cfg.mask_entities else (lambda t: t)
-        flat = [mask(c.text) for cs in cands for c in cs]
+                 for _, _, r, _ in assigned]
+        # Names are masked only in the masked regime; stand-ins already carry made-up names CLIP never saw.
+        flat = [mask_entities(c.text, rewriter.matcher) if label == MASKED else c.text
+                for (_, _, _, label), cs in zip(assigned, cands, strict=True) for c in cs]
         log.info("encoding %d candidate rewrites of %d captions", len(flat), len(chosen))
         text_emb = clip.encode_texts(flat)
         stats = _Stats()
         with open(tmp / RECORDS_FILE, "w", encoding="utf-8") as handle:
             offset = 0
-            for (row, j, result), cs in zip(chosen, cands, strict=True):
+            for (row, j, result, label), cs in zip(assigned, cands, strict=True):
                 c_emb = text_emb[offset : offset + len(cs)]
                 offset += len(cs)
                 batch = batches[row]
                 scores = score_candidates(c_emb[0], c_emb, emb[[emb_row[r] for r in batch]], batch.index(row),
                                           cfg.alpha)
                 order = ranking(scores)
-                record = _record(images[row], j, result, cs, scores, order)
+                record = _record(images[row], j, result, cs, scores, order, label)
                 stats.add(record)
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         summary = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": cfg.to_json(),
@@ -147,6 +158,8 @@ class _Stats:
         self.rank_empty: list[int] = []
         self.rank_best: list[int] = []
         self.cos_gain: list[float] = []
+        self.keep: Counter[str] = Counter()  # regime -> captions whose best candidate is the caption itself
+        self.regimes: Counter[str] = Counter()  # regime -> captions
 
     def add(self, record: dict[str, Any]) -> None:
         cands = record["candidates"]
@@ -154,6 +167,8 @@ class _Stats:
         self.n += 1
         self.n_candidates += len(cands)
         self.best_phrasing[best["phrasing"]] += 1
+        self.regimes[record.get("regime", MASKED)] += 1
+        self.keep[record.get("regime", MASKED)] += best["phrasing"] == EMPTY
         for entity, idx in best["used"].items():
             self.best_kinds.update(record["evidence_kinds"][entity][i] or "-" for i in idx)
         self.rank_empty.append(empty["rank"])
@@ -166,6 +181,7 @@ class _Stats:
 
         return {"n_captions": self.n, "mean_candidates": round(self.n_candidates / max(1, self.n), 2),
                 "best_phrasing": dict(self.best_phrasing.most_common()),
+                "regimes": {r: {"captions": n, "keep_best": self.keep[r]} for r, n in sorted(self.regimes.items())},
                 "best_description_kinds": dict(self.best_kinds.most_common()),
                 "in_batch_r1_empty": r1(self.rank_empty), "in_batch_r1_best": r1(self.rank_best),
                 "mean_rank_empty": round(float(np.mean(self.rank_empty)), 3) if self.rank_empty else 0.0,

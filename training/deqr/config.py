@@ -27,7 +27,9 @@ class DeqrConfig:
     max_descriptions: int = 3  # descriptions per entity handed over, as the engine's default
     batch_images: int = 128  # in-batch images a candidate is ranked among (own image + negatives)
     alpha: float = 0.5  # fusion weight used for scoring (engine default); 1.0 scores the rewrite alone
-    mask_entities: bool = True  # score with entity names replaced by "object" (see build.py)
+    mask_entities: bool = True  # score with entity names replaced by "object" (see build.py); False = unmasked
+    regime: str = "masked"  # masked | unmasked | both (known names as written + made-up-name stand-ins; regimes.py)
+    stand_in_share: float = 0.5  # regime both: share of captions whose entity names become made-up words
     seed: int = 0  # image order, batches and candidate sampling
     device: str = "auto"  # auto | cpu | cuda for the CLIP encoders
     force: bool = False  # replace an existing output folder

@@ -41,7 +41,13 @@ def _deqr(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-images", type=int, default=128, help="in-batch images for the rank (default 128)")
     p.add_argument("--alpha", type=float, default=0.5, help="fusion weight for scoring (1.0: rewrite alone)")
     p.add_argument("--no-mask-entities", dest="mask_entities", action="store_false",
-                   help="score candidates with entity names left in (default: names masked)")
+                   help="score candidates with entity names left in (same as --regime unmasked)")
+    p.add_argument("--regime", default="masked", choices=("masked", "unmasked", "both"),
+                   help="masked: every name masked (rewriting always wins); unmasked: names as written; both: "
+                        "names as written plus a share of made-up-name stand-ins for entities CLIP does not know, "
+                        "and names masked where the KB's calibrated weight says CLIP does not know them")
+    p.add_argument("--stand-in-share", type=float, default=0.5,
+                   help="--regime both: share of captions whose entity names become made-up words (default 0.5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -145,7 +151,8 @@ def run_deqr(args: argparse.Namespace) -> int:
 
     cfg = DeqrConfig(data=args.data, kb=args.kb, clip=args.clip, out=args.out, split=args.split,
                      max_images=args.max_images, max_candidates=args.max_candidates, batch_images=args.batch_images,
-                     alpha=args.alpha, mask_entities=args.mask_entities, seed=args.seed, device=args.device,
+                     alpha=args.alpha, mask_entities=args.mask_entities, regime=args.regime,
+                     stand_in_share=args.stand_in_share, seed=args.seed, device=args.device,
                      force=args.force)
     out = build_deqr(cfg)
     stats = {k: v for k, v in read_stats(out).items() if k not in ("config", "clip")}

@@ -83,7 +83,7 @@ class EntityDescriptions(_message.Message):
     def __init__(self, entity: _Optional[str] = ..., descriptions: _Optional[_Iterable[_Union[Description, _Mapping]]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("entities", "descriptions", "rewritten_query", "timings_ms")
+    __slots__ = ("entities", "descriptions", "rewritten_query", "timings_ms", "alpha")
     class TimingsMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -95,11 +95,13 @@ class Explanation(_message.Message):
     DESCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
     REWRITTEN_QUERY_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_MS_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
     entities: _containers.RepeatedCompositeFieldContainer[Entity]
     descriptions: _containers.RepeatedCompositeFieldContainer[EntityDescriptions]
     rewritten_query: str
     timings_ms: _containers.ScalarMap[str, float]
-    def __init__(self, entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewritten_query: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    alpha: float
+    def __init__(self, entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewritten_query: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., alpha: _Optional[float] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "explanation")

@@ -1,0 +1,257 @@
+"""`kb calibrate`: a fusion weight per entity, from its captioned images or, without any, a zero-shot signal.
+
+Entities named in captions of the chosen splits get the weight from a grid that maximises the mean
+reciprocal rank of their captions' own images (text->image against the splits' images), with each
+caption rewritten exactly as the engine rewrites it. Every entity also gets a zero-shot familiarity:
+how highly CLIP's embedding of "a photo of a NAME" ranks the images that its descriptions alone
+retrieve (1: those images are the name's best matches, 0.5: the name says nothing). A decreasing
+isotonic fit from familiarity to weight, learnt on the calibrated entities plus stand-ins for
+unknown names (the same captions with the name replaced by a made-up word), gives the weight of
+entities without captions — so calibrating from training captions alone, where no unseen entity is
+named, still gives unseen entities a high weight when CLIP does not know their names.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evdsearch.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+DEFAULT_GRID = tuple(round(i / 10, 1) for i in range(11))  # candidate weights of the rewritten query
+FORBIDDEN_SPLITS = ("test",)  # never calibrate on the split results are reported on
+_SYLLABLES = ("ka", "zo", "ri", "mu", "te", "vo", "xi", "pla", "dru", "gen", "sor", "quo", "bli", "fen", "taz")
+
+
+@dataclass
+class CalibrationConfig:
+    """One `evdsearch kb calibrate` run."""
+
+    kb: str  # knowledge base folder; the weights are written into it
+    data: str  # shapes world folder or a Karpathy JSON
+    model: str  # CLIP checkpoint folder or open_clip architecture name (the one the index is built with)
+    pretrained: str | None = None  # hub tag or weights file for an architecture name
+    images: str | None = None  # image root when it is not the JSON's folder
+    splits: tuple[str, ...] = ("train", "val")  # captioned splits to calibrate on; test is refused
+    rewriter: str = "template"  # rewriter the captions are rewritten with (none | template | folder)
+    grid: tuple[float, ...] = DEFAULT_GRID  # candidate weights
+    max_captions: int = 40  # captions per entity (random, seeded) scored for its weight
+    top_k: int = 10  # images the descriptions retrieve, for the familiarity signal
+    max_descriptions: int = 3  # descriptions per entity handed to the rewriter (as the engine's default)
+    seed: int = 0  # caption sampling and made-up names
+    device: str = "auto"  # auto | cpu | cuda
+    cache_dir: str | None = None  # image-embedding cache (default: the data folder's .cache)
+
+
+@dataclass
+class _Item:
+    """One scored caption: which entity it calibrates and where its image is."""
+
+    entity: str  # normalised entity the caption names (exactly one per caption)
+    text: str  # caption as given (name replaced by a made-up word for stand-ins)
+    evidence: dict[str, Any]  # entity key -> descriptions handed to the rewriter
+    target: int  # row of its image in the calibration images
+    origin: str = ""  # for a stand-in: the real entity whose name it replaced
+
+
+def check_splits(splits: tuple[str, ...]) -> tuple[str, ...]:
+    """The splits, with test (or an empty list) refused."""
+    if not splits:
+        raise InvalidInput("--splits is empty: give e.g. train,val")
+    bad = [s for s in splits if s in FORBIDDEN_SPLITS]
+    if bad:
+        raise InvalidInput(f"refusing to calibrate on --splits {','.join(bad)}: results are reported on the test "
+                           "split, so weights must come from train / val captions only")
+    return splits
+
+
+def nonce_name(rng: random.Random, taken: set[str]) -> str:
+    """A made-up word no caption or entity uses: the stand-in for a name CLIP does not know."""
+    while True:
+        word = "".join(rng.choice(_SYLLABLES) for _ in range(3))
+        if word not in taken:
+            taken.add(word)
+            return word
+
+
+def _reciprocal_ranks(q: np.ndarray, q_rw: np.ndarray, image_emb: np.ndarray, targets: np.ndarray,
+                      grid: tuple[float, ...], block: int = 512) -> np.ndarray:
+    """(captions, len(grid)) reciprocal rank of each caption's image under each fusion weight."""
+    out = np.empty((len(q), len(grid)), dtype=np.float32)
+    for start in range(0, len(q), block):
+        s_o = q[start : start + block] @ image_emb.T
+        s_r = q_rw[start : start + block] @ image_emb.T
+        rows = np.arange(s_o.shape[0])
+        tgt = targets[start : start + block]
+        for j, alpha in enumerate(grid):
+            fused = (1.0 - alpha) * s_o + alpha * s_r
+            own = fused[rows, tgt]
+            rank = (fused >= own[:, None]).sum(axis=1) - 1  # ties count against the caption (as recall.py)
+            out[start : start + block, j] = 1.0 / (rank + 1.0)
+    return out
+
+
+def isotonic_decreasing(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots (x sorted, fitted y) of the least-squares non-increasing fit of y on x."""
+    from scipy.optimize import isotonic_regression
+
+    order = np.argsort(x, kind="stable")
+    xs = np.asarray(x, dtype=np.float64)[order]
+    fitted = isotonic_regression(np.asarray(y, dtype=np.float64)[order], increasing=False).x
+    # Keep the ends of each constant block: the same piecewise-linear curve, a few knots to store.
+    change = np.flatnonzero(np.diff(fitted) != 0)
+    keep = np.unique(np.concatenate([[0, len(xs) - 1], change, change + 1]))
+    return xs[keep], fitted[keep]
+
+
+def apply_fit(knots: tuple[np.ndarray, np.ndarray], x: float) -> float:
+    """The fitted weight at familiarity x (flat beyond the knots)."""
+    return float(np.clip(np.interp(x, knots[0], knots[1]), 0.0, 1.0))
+
+
+class _Familiarity:
+    """Zero-shot familiarity of a name with a set of descriptions, against the calibration images."""
+
+    def __init__(self, clip: Any, image_emb: np.ndarray, top_k: int) -> None:
+        self.clip, self.image_emb, self.top_k = clip, image_emb, top_k
+
+    def __call__(self, names: list[str], description_sets: list[list[str]]) -> np.ndarray:
+        from evdsearch.engine.rewriters.template import connect
+
+        name_q = self.clip.encode_texts([f"a photo of a {n}" for n in names])
+        desc_q = self.clip.encode_texts([
+            "a photo of something which " + " and ".join(connect(t) for t in ds) if ds else "a photo"
+            for ds in description_sets])
+        k = min(self.top_k, len(self.image_emb))
+        out = np.empty(len(names), dtype=np.float64)
+        for i in range(len(names)):
+            retrieved = np.argpartition(-(self.image_emb @ desc_q[i]), k - 1)[:k]
+            by_name = self.image_emb @ name_q[i]
+            # Percentile of each retrieved image under the name query, averaged: an AUC-like score.
+            out[i] = float(np.mean([(by_name < by_name[j]).mean() for j in retrieved]))
+        return out
+
+
+def calibrate(cfg: CalibrationConfig) -> dict[str, Any]:
+    """Compute every entity's weight and write them into the KB; returns a summary (also stored in the KB)."""
+    from evdsearch.clip_models import load_clip
+    from evdsearch.datasets import find_dataset_json, open_dataset
+    from evdsearch.engine.rewriters import create_rewriter
+    from evdsearch.engine.rewriters.base import description_text
+    from evdsearch.engine.rewriting import QueryRewriter
+    from evdsearch.evaluation.retrieval import RetrievalConfig, cached_image_embeddings
+    from evdsearch.indexer.kb import EntityWeight, KnowledgeBase
+    from evdsearch.indexer.kb_publish import update_new_version
+
+    check_splits(cfg.splits)
+    if not cfg.grid or any(not 0.0 <= a <= 1.0 for a in cfg.grid):
+        raise InvalidInput("the weight grid must hold values in [0, 1]")
+    dataset = open_dataset(cfg.data, cfg.images)
+    clip = load_clip(cfg.model, cfg.pretrained, cfg.device)
+    cache = find_dataset_json(cfg.data).parent / ".cache" if cfg.cache_dir is None else cfg.cache_dir
+    images, embs = [], []
+    for split in cfg.splits:
+        split_images = dataset.split(split)
+        if not split_images:
+            raise InvalidInput(f"{cfg.data} has no {split!r} images")
+        rcfg = RetrievalConfig(model=cfg.model, data=cfg.data, images=cfg.images, split=split, device=cfg.device)
+        emb, _ = cached_image_embeddings(clip, dataset, split_images, rcfg, Path(cache))
+        images += split_images
+        embs.append(emb)
+    image_emb = np.concatenate(embs).astype(np.float32)
+
+    with KnowledgeBase.open(cfg.kb, readonly=True) as kb:
+        rewriter = QueryRewriter(kb, create_rewriter(cfg.rewriter, cfg.device),
+                                 max_descriptions=cfg.max_descriptions, cache_size=0)
+        names = kb.display_names()
+        descriptions = {e: [description_text(d) for d in rewriter._evidence(names[e]).descriptions.get(e, [])]
+                        for e in names}
+        real, stand_in = _select_items(images, rewriter, cfg, set(names) | set(names.values()))
+        items = real + stand_in
+        log.info("calibrating on %d captions (%d stand-ins for unknown names)", len(real), len(stand_in))
+        rewritten = rewriter.rewriter.rewrite_batch([(it.text, it.evidence) for it in items]) if items else []
+    texts = [it.text for it in items]
+    q = clip.encode_texts(texts) if items else np.zeros((0, image_emb.shape[1]), np.float32)
+    q_rw = clip.encode_texts(rewritten) if items else q
+    rr = _reciprocal_ranks(q, q_rw, image_emb, np.array([it.target for it in items], dtype=np.int64), cfg.grid)
+
+    familiarity = _Familiarity(clip, image_emb, cfg.top_k)
+    entity_keys = sorted(names)
+    fam = dict(zip(entity_keys, familiarity([names[e] for e in entity_keys],
+                                            [descriptions[e] for e in entity_keys]), strict=True))
+    per_entity = _best_alphas(real, rr[: len(real)], cfg.grid)
+    per_stand_in = _best_alphas(stand_in, rr[len(real) :], cfg.grid)
+    stand_names = sorted(per_stand_in)
+    stand_fam = dict(zip(stand_names, familiarity(stand_names, [descriptions[_origin(stand_in, n)]
+                                                                  for n in stand_names]), strict=True))
+    points_x = [fam[e] for e in per_entity] + [stand_fam[n] for n in stand_names]
+    points_y = [per_entity[e][0] for e in per_entity] + [per_stand_in[n][0] for n in stand_names]
+    if not points_x:
+        raise InvalidInput(f"no caption of the {','.join(cfg.splits)} split(s) names an entity of the KB {cfg.kb}: "
+                           "nothing to calibrate on")
+    knots = isotonic_decreasing(np.array(points_x), np.array(points_y))
+
+    weights: dict[str, EntityWeight] = {}
+    for e in entity_keys:
+        if e in per_entity:
+            alpha, n = per_entity[e]
+            weights[e] = EntityWeight(alpha=float(alpha), method="captions", evidence=n, familiarity=round(fam[e], 4))
+        else:
+            weights[e] = EntityWeight(alpha=round(apply_fit(knots, fam[e]), 4), method="zero-shot", evidence=0,
+                                      familiarity=round(fam[e], 4))
+    info = {"splits": list(cfg.splits), "data": str(cfg.data), "model": asdict(clip.identity),
+            "rewriter": cfg.rewriter, "grid": list(cfg.grid), "captions": len(real), "stand_ins": len(stand_in),
+            "calibrated_entities": len(per_entity), "zero_shot_entities": len(entity_keys) - len(per_entity),
+            "fit": {"familiarity": [round(float(v), 4) for v in knots[0]],
+                    "alpha": [round(float(v), 4) for v in knots[1]]}}
+    # a new KB version, swapped in: a server reading the current one never sees its pages written
+    update_new_version(cfg.kb, lambda kb: kb.set_weights(weights, info))
+    return {**info, "weights": {e: asdict(w) for e, w in weights.items()}}
+
+
+def _origin(stand_in: list[_Item], nonce: str) -> str:
+    """The real entity a stand-in name replaced."""
+    return next(it.origin for it in stand_in if it.entity == nonce)
+
+
+def _best_alphas(items: list[_Item], rr: np.ndarray, grid: tuple[float, ...]) -> dict[str, tuple[float, int]]:
+    """Entity -> (grid weight with the best mean reciprocal rank, captions); ties go to the smaller weight."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        rows[it.entity].append(i)
+    return {e: (grid[int(np.argmax(rr[idx].mean(axis=0)))], len(idx)) for e, idx in rows.items()}
+
+
+def _select_items(images: list[Any], rewriter: Any, cfg: CalibrationConfig,
+                  taken: set[str]) -> tuple[list[_Item], list[_Item]]:
+    """Captions naming exactly one KB entity (at most max_captions per entity), and their stand-ins."""
+    by_entity: dict[str, list[tuple[int, str, Any]]] = defaultdict(list)
+    for row, image in enumerate(images):
+        for sentence in image.sentences:
+            mentions = rewriter.matcher.find(sentence.raw)
+            if mentions and len({m.entity for m in mentions}) == 1:
+                by_entity[mentions[0].entity].append((row, sentence.raw, mentions))
+    rng = random.Random(cfg.seed)
+    taken = {t.lower() for t in taken}
+    real, stand_in = [], []
+    for entity in sorted(by_entity):
+        found = by_entity[entity]
+        picked = rng.sample(found, min(cfg.max_captions, len(found)))
+        evidence = rewriter._evidence(picked[0][1]).descriptions
+        if not evidence:
+            continue
+        nonce = nonce_name(rng, taken)
+        for row, caption, mentions in picked:
+            real.append(_Item(entity, caption, evidence, row))
+            text = caption
+            for m in sorted(mentions, key=lambda m: m.start, reverse=True):
+                text = text[: m.start] + nonce + text[m.end :]
+            stand_in.append(_Item(nonce, text, {nonce: evidence[entity]}, row, origin=entity))
+    return real, stand_in

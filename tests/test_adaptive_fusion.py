@@ -1,0 +1,183 @@
+"""Adaptive fusion: KB weights, `kb calibrate`, the engine's per-query alpha, DEQR regimes, `bench quality`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_engine_support import build_index, build_kb, open_engine
+
+from evdsearch import cli
+from evdsearch.engine.adaptive_alpha import AlphaPolicy
+from evdsearch.engine.api import SearchRequest
+from evdsearch.errors import UserError
+from evdsearch.indexer.kb import EntityWeight, KnowledgeBase
+from evdsearch.versioned import current_version
+
+QUERY = "two tomatoes next to a school bus"
+
+
+def test_kb_weights_round_trip_and_checks(tmp_path: Path) -> None:
+    kb_dir = build_kb(tmp_path / "kb")
+    with KnowledgeBase.open(kb_dir) as kb:
+        assert kb.weights() == {} and kb.weight("tomato") is None  # never calibrated
+    with KnowledgeBase.open(kb_dir, readonly=False) as kb:
+        with pytest.raises(UserError, match="not in the knowledge base"):
+            kb.set_weights({"zorblax": EntityWeight(0.5, "captions", 3)})
+        with pytest.raises(UserError, match=r"\[0, 1\]"):
+            kb.set_weights({"tomato": EntityWeight(1.5, "captions", 3)})
+        kb.set_weights({"tomato": EntityWeight(0.9, "zero-shot", 0, 0.1)}, {"splits": ["train"]})
+    with KnowledgeBase.open(kb_dir) as kb:
+        assert kb.weight("Tomatoes") == EntityWeight(0.9, "zero-shot", 0, 0.1)
+        assert kb.calibration_info() == {"splits": ["train"]}
+        with pytest.raises(UserError, match="read-only"):
+            kb.set_weights({})
+
+
+def test_alpha_policy_combines_entity_weights() -> None:
+    policy = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5)  # default: the largest weight
+    assert policy.for_entities([]) == 0.5
+    assert policy.for_entities(["a", "b"]) == pytest.approx(0.9)
+    assert policy.for_entities(["b", "unknown"]) == pytest.approx(0.5)  # unknown entity: the fallback
+    mean = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5, combine="mean")
+    assert mean.for_entities(["a", "b"]) == pytest.approx(0.6)
+    assert AlphaPolicy(weights={}, fallback=0.4).for_entities(["a"]) == 0.4  # no calibration: fixed
+
+
+@pytest.fixture(scope="module")
+def calibrated_parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("adaptive")
+    index, kb_dir = build_index(root, tiny_clip_dir), build_kb(root / "kb")
+    with KnowledgeBase.open(kb_dir, readonly=False) as kb:
+        kb.set_weights({"tomato": EntityWeight(0.9, "captions", 4), "school bus": EntityWeight(0.3, "zero-shot", 0)})
+    return index, kb_dir
+
+
+def test_engine_uses_kb_weights_and_overrides(calibrated_parts: tuple[Path, Path]) -> None:
+    index, kb_dir = calibrated_parts
+    with open_engine(index, kb_dir) as engine:
+        resp = engine.search(SearchRequest(text=QUERY, k=5, explain=True))
+        assert resp.explanation.alpha == pytest.approx(0.9)  # the larger of tomato 0.9 and school bus 0.3
+        for hit in resp.hits:  # the hits are ranked by that weight
+            assert hit.score == pytest.approx(0.1 * hit.original_score + 0.9 * hit.rewritten_score, abs=1e-5)
+        only_bus = engine.search(SearchRequest(text="a school bus", k=3, explain=True)).explanation
+        assert only_bus.alpha == pytest.approx(0.3)
+        asked = engine.search(SearchRequest(text=QUERY, k=5, alpha=0.2, explain=True))
+        assert asked.explanation.alpha == pytest.approx(0.2)  # a request's alpha wins
+        assert asked.hits[0].score == pytest.approx(0.8 * asked.hits[0].original_score
+                                                    + 0.2 * asked.hits[0].rewritten_score, abs=1e-5)
+        image = engine.search(SearchRequest(embedding=np.ones(engine.dim), k=2, explain=True)).explanation
+        assert image.alpha is None
+    with open_engine(index, kb_dir, alpha=0.35, adaptive_alpha=False) as fixed:  # --fixed-alpha 0.35
+        assert fixed.search(SearchRequest(text=QUERY, k=5, explain=True)).explanation.alpha == pytest.approx(0.35)
+
+
+def test_explanation_alpha_reaches_the_proto(calibrated_parts: tuple[Path, Path]) -> None:
+    from evdsearch.engine.convert import response_to_proto
+
+    index, kb_dir = calibrated_parts
+    with open_engine(index, kb_dir) as engine:
+        msg = response_to_proto(engine.search(SearchRequest(text="a tomato", k=2, explain=True)))
+    assert msg.explanation.HasField("alpha") and msg.explanation.alpha == pytest.approx(0.9)
+
+
+def test_fixed_alpha_flag_is_checked() -> None:
+    import argparse
+
+    from evdsearch.engine.fusion_options import fusion_settings
+    from evdsearch.errors import InvalidInput
+
+    assert fusion_settings(argparse.Namespace(fixed_alpha=None)) == {"alpha": 0.5, "adaptive_alpha": True}
+    assert fusion_settings(argparse.Namespace(fixed_alpha=0.2)) == {"alpha": 0.2, "adaptive_alpha": False}
+    with pytest.raises(InvalidInput, match="--fixed-alpha"):
+        fusion_settings(argparse.Namespace(fixed_alpha=2.0))
+
+
+@pytest.fixture(scope="module")
+def world_root(tmp_path_factory: pytest.TempPathFactory, tiny_world: Path, tiny_clip_dir: Path) -> Path:
+    """A world root: world/ (the tiny shapes world), clip/ and a calibrated kb/ (train,val)."""
+    root = tmp_path_factory.mktemp("quality_root")
+    (root / "world").symlink_to(tiny_world)
+    (root / "clip").symlink_to(tiny_clip_dir)
+    assert cli.main(["kb", "import", str(tiny_world / "encyclopedia.jsonl"), "--kb", str(root / "kb")]) == 0
+    (root / "imported_version").write_text(current_version(root / "kb").name)
+    assert cli.main(["kb", "calibrate", "--kb", str(root / "kb"), "--data", str(tiny_world), "--model",
+                     str(tiny_clip_dir), "--device", "cpu", "--max-captions", "5",
+                     "--cache-dir", str(root / "cache")]) == 0
+    return root
+
+
+def test_calibrate_writes_a_weight_per_entity(world_root: Path) -> None:
+    with KnowledgeBase.open(world_root / "kb") as kb:
+        weights, entities, info = kb.weights(), kb.entities(), kb.calibration_info()
+    assert set(weights) == set(entities)
+    assert {w.method for w in weights.values()} <= {"captions", "zero-shot"}
+    assert any(w.method == "captions" and w.evidence > 0 for w in weights.values())
+    assert all(0.0 <= w.alpha <= 1.0 and w.familiarity is not None for w in weights.values())
+    assert info["splits"] == ["train", "val"] and info["stand_ins"] == info["captions"] > 0
+
+
+def test_calibrate_publishes_a_new_kb_version(world_root: Path) -> None:
+    """Calibration never writes the version a server may have mapped: it copies, writes, then swaps."""
+    imported = world_root / "kb" / "versions" / (world_root / "imported_version").read_text()
+    assert current_version(world_root / "kb") != imported
+    with KnowledgeBase.open(imported) as old:
+        assert old.weights() == {}  # the imported version is untouched
+    assert cli.main(["verify", str(world_root / "kb")]) == 0
+
+
+def test_calibrate_refuses_the_test_split(world_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["kb", "calibrate", "--kb", str(world_root / "kb"), "--data", str(world_root / "world"),
+                     "--model", str(world_root / "clip"), "--splits", "train,test"])
+    assert code == 2
+    assert "evdsearch: error: refusing to calibrate on --splits test" in capsys.readouterr().err
+
+
+def test_bench_quality_runs_end_to_end(world_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "quality"
+    assert cli.main(["bench", "quality", "--world", str(world_root), "--kb", "tv=kb", "--rewriter", "template",
+                     "--out", str(out), "--bootstrap", "20", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert f"png: {out / 'quality.png'}" in printed and (out / "quality.png").stat().st_size > 0
+    report = json.loads((out / "quality.json").read_text())
+    assert list(report["table"]) == ["original", "fused a=0.5 + template", "fused adaptive[tv] + template"]
+    n_test = sum(len(im["sentences"]) for im in json.loads((world_root / "world" / "dataset_shapes.json")
+                                                           .read_text())["images"] if im["split"] == "test")
+    for entry in report["table"].values():
+        cell = entry["by_kind"]["all"]["R@1"]
+        assert entry["by_kind"]["all"]["n"] == n_test
+        assert cell["ci"][0] <= cell["mean"] <= cell["ci"][1]
+    assert "p_vs_original" in report["table"]["fused adaptive[tv] + template"]["by_kind"]["all"]["R@1"]
+    assert (out / "index" / world_root.name / "manifest.json").is_file()  # built with evdsearch.indexer
+    assert "| original |" in (out / "quality.md").read_text()
+
+
+def test_deqr_both_regimes(tmp_path: Path, tiny_world: Path, tiny_clip_dir: Path) -> None:
+    """Regime both: known captions keep their names (and can keep the caption), stand-ins get made-up names."""
+    from evdsearch.training.deqr.build import build_deqr
+    from evdsearch.training.deqr.config import DeqrConfig
+    from evdsearch.training.deqr.io import read_records, read_stats
+
+    kb = tmp_path / "kb"
+    assert cli.main(["kb", "import", str(tiny_world / "encyclopedia.jsonl"), "--kb", str(kb)]) == 0
+    with KnowledgeBase.open(kb) as opened:
+        names = set(opened.entities())
+    # alpha=0 scores every candidate as the caption itself: ties go to candidate 0, so "keep" must win.
+    for alpha, want_keep in ((0.0, True), (0.5, None)):
+        out = build_deqr(DeqrConfig(data=str(tiny_world), kb=str(kb), clip=str(tiny_clip_dir),
+                                    out=str(tmp_path / f"deqr{alpha}"), max_images=20, max_candidates=4,
+                                    batch_images=8, regime="both", stand_in_share=0.5, alpha=alpha, device="cpu"))
+        records, stats = list(read_records(out)), read_stats(out)
+        assert set(stats["regimes"]) == {"known", "stand-in"}
+        for record in records:
+            words = record["caption"].lower()
+            if record["regime"] == "stand-in":
+                assert not set(record["entities"]) & names and all(e in words for e in record["entities"])
+                assert all(e in record["input"] for e in record["entities"])
+            else:
+                assert set(record["entities"]) <= names
+        if want_keep:
+            assert all(r["candidates"][0]["phrasing"] == "empty" for r in records)
+            assert stats["regimes"]["known"]["keep_best"] == stats["regimes"]["known"]["captions"] > 0
