@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from tqdm import tqdm
 
 from evdsearch.atomic import atomic_directory
 from evdsearch.clip_models import LoadedClip, load_clip
 from evdsearch.errors import InvalidInput, UserError
 from evdsearch.indexer import faiss_backend
-from evdsearch.indexer.embed import embed_images
+from evdsearch.indexer.distributor import DISTRIBUTORS, Distributor, EmbedJob, SequentialDistributor
 from evdsearch.indexer.manifest import (
-    EMBEDDINGS_FILE,
-    INDEX_FILE,
-    ITEMS_FILE,
     MANIFEST_FILE,
     Manifest,
     checksums,
     now_utc,
     write_manifest,
 )
-from evdsearch.indexer.sources import ImageRecord, collect_images
+from evdsearch.indexer.shard_index import build_faiss, write_rows
+from evdsearch.indexer.shards import done_shards, job_key, open_staging, plan_shards
+from evdsearch.indexer.sources import collect_images
 
 
 @dataclass
@@ -43,6 +42,12 @@ class IndexBuildConfig:
     workers: int = 0  # image decoding threads; 0 = min(8, CPUs)
     force: bool = False  # replace an existing index folder
     progress: bool = True  # show a progress bar
+    distributed: str = "none"  # which distributor embeds the shards: none (this process) | ray
+    ray_address: str | None = None  # ray: cluster to join (None: start a local one)
+    ray_workers: int = 0  # ray: embedding actors (0: one per CPU of the cluster, at most 8)
+    gpus_per_worker: float = 0.0  # ray: GPUs per embedding actor (0: CPU actors)
+    shard_size: int = 4096  # images per staged embedding shard (the unit of resume and of Ray output)
+    resume: bool = False  # reuse the shards an interrupted build of the same job already staged
 
 
 @dataclass
@@ -68,17 +73,25 @@ def _check_out_dir(out: Path, force: bool) -> None:
                         f"refusing to replace it, choose another --out")
 
 
-def _write_items(path: Path, records: list[ImageRecord]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row, rec in enumerate(records):
-            handle.write(json.dumps({"id": row, "uri": rec.uri, "captions": rec.captions}, ensure_ascii=False))
-            handle.write("\n")
+def make_distributor(cfg: IndexBuildConfig, clip: LoadedClip) -> Distributor:
+    """The distributor `cfg.distributed` names; Ray is imported only when asked for."""
+    if cfg.distributed == "none":
+        return SequentialDistributor(clip)
+    if cfg.distributed == "ray":
+        from evdsearch.indexer.ray_distributor import RayConfig, RayDistributor
+
+        return RayDistributor(RayConfig(address=cfg.ray_address, workers=cfg.ray_workers,
+                                        gpus_per_worker=cfg.gpus_per_worker))
+    raise InvalidInput(f"--distributed must be one of {', '.join(DISTRIBUTORS)}, not {cfg.distributed!r}")
 
 
-def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None) -> BuildReport:
+def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
+                distributor: Distributor | None = None) -> BuildReport:
     """Embed every readable image of `cfg.source` and write the index folder `cfg.out` atomically.
 
-    An exception or Ctrl-C at any point leaves a previous index at `cfg.out` untouched.
+    Images are embedded shard by shard into a staging folder beside `cfg.out` (by `distributor`,
+    default the one `cfg.distributed` names), then assembled with bounded memory. An exception or
+    Ctrl-C leaves a previous index at `cfg.out` untouched and the finished shards staged for `--resume`.
     `clip` may be passed pre-loaded (tests, benchmarks); it must match `cfg.model`.
     """
     out = Path(cfg.out)
@@ -86,27 +99,33 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None) -> BuildR
         raise InvalidInput(f"--batch-size must be at least 1, got {cfg.batch_size}")
     source = collect_images(cfg.source, cfg.split, cfg.images_root)
     _check_out_dir(out, cfg.force)
+    specs = plan_shards(source.records, cfg.shard_size)
     clip = clip or load_clip(cfg.model, cfg.pretrained, cfg.device)
     # A factory that cannot work (bad string, too many IVF lists) fails before the long embedding.
     faiss_backend.check_trainable(faiss_backend.make_index(clip.embed_dim, cfg.factory), cfg.factory,
                                   len(source.records))
+    distributor = distributor or make_distributor(cfg, clip)
     start = time.perf_counter()
+    staging = open_staging(out, job_key(source.records, cfg.shard_size, clip.identity.fingerprint), cfg.resume)
+    done = done_shards(staging, specs)
+    todo = [s for s in specs if s.index not in done]
+    job = EmbedJob(cfg.model, cfg.pretrained, cfg.device, cfg.batch_size, cfg.workers)
+    with tqdm(total=len(source.records), initial=sum(len(specs[i].records) for i in done), unit="img",
+              desc=f"embedding ({distributor.name})", disable=not cfg.progress) as bar:
+        distributor.embed(job, todo, staging, lambda _index, images: bar.update(images))
     with atomic_directory(out, force=cfg.force) as tmp:
-        result = embed_images(clip, [r.path for r in source.records], cfg.batch_size, cfg.workers, cfg.progress)
-        skipped = [{"path": source.records[i].uri, "reason": reason} for i, reason in result.skipped]
-        if not result.kept:
+        rows = write_rows(staging, len(specs), source.records, tmp, clip.embed_dim)
+        if not rows.count:
+            first = rows.skipped[0] if rows.skipped else {"path": "?", "reason": "?"}
             raise InvalidInput(f"none of the {len(source.records)} images could be read "
-                               f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
-        kept = [source.records[i] for i in result.kept]
-        index = faiss_backend.build(result.embeddings, cfg.factory, cfg.device)
-        faiss_backend.write(index, tmp / INDEX_FILE)
-        np.save(tmp / EMBEDDINGS_FILE, result.embeddings)
-        _write_items(tmp / ITEMS_FILE, kept)
+                               f"(first: {first['path']}: {first['reason']})")
+        build_faiss(tmp, cfg.factory, cfg.device)
         identity = clip.identity
         manifest = Manifest(
             model=identity.model, pretrained=identity.pretrained, fingerprint=identity.fingerprint,
-            dim=identity.embed_dim, count=len(kept), factory=cfg.factory, created=now_utc(),
-            checksums=checksums(tmp), skipped=skipped, source=source.info,
+            dim=identity.embed_dim, count=rows.count, factory=cfg.factory, created=now_utc(),
+            checksums=checksums(tmp), skipped=rows.skipped, source=source.info,
         )
         write_manifest(tmp, manifest)  # written last: a folder with a manifest is a complete index
-    return BuildReport(out, len(kept), len(source.records), skipped, time.perf_counter() - start, manifest)
+    shutil.rmtree(staging, ignore_errors=True)
+    return BuildReport(out, rows.count, len(source.records), rows.skipped, time.perf_counter() - start, manifest)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,24 @@ def build(vectors: np.ndarray, factory: str, device: str = "auto") -> Any:
         work.add(vectors)
     except RuntimeError as err:
         raise InvalidInput(f"faiss could not train index {factory!r} on {len(vectors)} vectors "
+                           f"({_first_line(err)}); try a smaller IVF/PQ or 'Flat'") from err
+    return faiss.index_gpu_to_cpu(work) if work is not index else index
+
+
+def build_chunked(dim: int, factory: str, sample: np.ndarray, chunks: Iterable[np.ndarray], count: int,
+                  device: str = "auto") -> Any:
+    """Like `build`, with bounded memory: train on `sample`, then add `chunks` (`count` vectors in all) in order."""
+    faiss = _faiss()
+    index = make_index(dim, factory)
+    check_trainable(index, factory, count)
+    work = _to_gpu(index) if use_gpu(device) else index
+    try:
+        if not work.is_trained:
+            work.train(np.ascontiguousarray(sample, dtype=np.float32))
+        for chunk in chunks:
+            work.add(np.ascontiguousarray(chunk, dtype=np.float32))
+    except RuntimeError as err:
+        raise InvalidInput(f"faiss could not train index {factory!r} on {len(sample)} vectors "
                            f"({_first_line(err)}); try a smaller IVF/PQ or 'Flat'") from err
     return faiss.index_gpu_to_cpu(work) if work is not index else index
 
