@@ -31,6 +31,10 @@ def register(tree: Any) -> None:
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
     p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
+    p.add_argument("--backend", choices=("faiss", "milvus"),
+                   help="expect an index of this backend (default: whatever its manifest names)")
+    p.add_argument("--milvus-uri", help="Milvus-backed index: Milvus Lite file or server address overriding the "
+                                        "manifest's")
     p.add_argument("--max-message-mb", type=float, default=16.0, help="largest request/response in MiB")
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight RPCs get on shutdown")
     p.set_defaults(run=run)
@@ -99,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
-                          text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args))
+                          text_encoder=args.text_encoder, text_onnx=args.text_onnx, backend=args.backend,
+                          backend_uri=args.milvus_uri, **description_settings(args))
     engine = SearchEngine.open(config)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
                            max_message_bytes=int(args.max_message_mb * 1024 * 1024))

@@ -6,6 +6,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -48,6 +49,10 @@ class IndexBuildConfig:
     gpus_per_worker: float = 0.0  # ray: GPUs per embedding actor (0: CPU actors)
     shard_size: int = 4096  # images per staged embedding shard (the unit of resume and of Ray output)
     resume: bool = False  # reuse the shards an interrupted build of the same job already staged
+    backend: str = "faiss"  # where vectors are searched: faiss (index.faiss in the folder) | milvus
+    milvus_uri: str | None = None  # milvus: Milvus Lite file (*.db) or server address
+    collection: str | None = None  # milvus: collection name (None: the default, "evdsearch")
+    milvus_index: str = "FLAT"  # milvus: FLAT (exact) | IVF_FLAT | HNSW
 
 
 @dataclass
@@ -71,6 +76,20 @@ def _check_out_dir(out: Path, force: bool) -> None:
     if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_FILE).is_file()):
         raise UserError(f"{out} exists and is not an evdsearch index (no {MANIFEST_FILE}); "
                         f"refusing to replace it, choose another --out")
+
+
+def _milvus_target(cfg: IndexBuildConfig) -> Any:
+    """The Milvus target of a `--backend milvus` build, or None for FAISS."""
+    if cfg.backend == "faiss":
+        return None
+    if cfg.backend != "milvus":
+        raise InvalidInput(f"--backend must be faiss or milvus, not {cfg.backend!r}")
+    if not cfg.milvus_uri:
+        raise InvalidInput("--backend milvus needs --milvus-uri (a Milvus Lite file such as index.db, "
+                           "or a server address such as http://localhost:19530)")
+    from evdsearch.indexer.milvus_backend import DEFAULT_COLLECTION, MilvusTarget, normalise_uri
+
+    return MilvusTarget(normalise_uri(cfg.milvus_uri), cfg.collection or DEFAULT_COLLECTION, cfg.milvus_index)
 
 
 def make_distributor(cfg: IndexBuildConfig, clip: LoadedClip) -> Distributor:
@@ -101,9 +120,10 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
     _check_out_dir(out, cfg.force)
     specs = plan_shards(source.records, cfg.shard_size)
     clip = clip or load_clip(cfg.model, cfg.pretrained, cfg.device)
-    # A factory that cannot work (bad string, too many IVF lists) fails before the long embedding.
-    faiss_backend.check_trainable(faiss_backend.make_index(clip.embed_dim, cfg.factory), cfg.factory,
-                                  len(source.records))
+    target = _milvus_target(cfg)
+    if target is None:  # A factory that cannot work (bad string, too many IVF lists) fails before embedding.
+        faiss_backend.check_trainable(faiss_backend.make_index(clip.embed_dim, cfg.factory), cfg.factory,
+                                      len(source.records))
     distributor = distributor or make_distributor(cfg, clip)
     start = time.perf_counter()
     staging = open_staging(out, job_key(source.records, cfg.shard_size, clip.identity.fingerprint), cfg.resume)
@@ -119,12 +139,18 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
             first = rows.skipped[0] if rows.skipped else {"path": "?", "reason": "?"}
             raise InvalidInput(f"none of the {len(source.records)} images could be read "
                                f"(first: {first['path']}: {first['reason']})")
-        build_faiss(tmp, cfg.factory, cfg.device)
+        if target is None:
+            build_faiss(tmp, cfg.factory, cfg.device)
+        else:
+            from evdsearch.indexer.milvus_backend import fill_from_folder
+
+            fill_from_folder(target, tmp, replace=cfg.force)
         identity = clip.identity
         manifest = Manifest(
             model=identity.model, pretrained=identity.pretrained, fingerprint=identity.fingerprint,
-            dim=identity.embed_dim, count=rows.count, factory=cfg.factory, created=now_utc(),
-            checksums=checksums(tmp), skipped=rows.skipped, source=source.info,
+            dim=identity.embed_dim, count=rows.count, factory=cfg.factory if target is None else target.index_type,
+            created=now_utc(), checksums=checksums(tmp), skipped=rows.skipped, source=source.info,
+            backend={"type": "faiss"} if target is None else target.to_backend(),
         )
         write_manifest(tmp, manifest)  # written last: a folder with a manifest is a complete index
     shutil.rmtree(staging, ignore_errors=True)

@@ -17,7 +17,10 @@ def run_index(args: argparse.Namespace) -> int:
         source=Path(args.source), out=Path(args.out), model=args.model, pretrained=args.pretrained,
         factory=args.index_factory, batch_size=args.batch_size, device=args.device, split=args.split,
         images_root=Path(args.images_root) if args.images_root else None, workers=args.workers,
-        force=args.force, progress=not args.no_progress,
+        force=args.force, progress=not args.no_progress, distributed=args.distributed,
+        ray_address=args.ray_address, ray_workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+        shard_size=args.shard_size, resume=args.resume, backend=args.backend, milvus_uri=args.milvus_uri,
+        collection=args.collection, milvus_index=args.milvus_index,
     )
     report = build_index(cfg)
     rate = report.candidates / report.seconds if report.seconds else 0.0
@@ -44,7 +47,26 @@ def register(tree) -> None:
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP (and faiss-gpu) run")
     parser.add_argument("--split", help="Karpathy JSON only: index this split (default: all images)")
     parser.add_argument("--images-root", help="Karpathy JSON only: images folder (default: the JSON's folder)")
-    parser.add_argument("--workers", type=int, default=0, help="image decoding threads (0: min(8, CPUs))")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="image decoding threads (0: min(8, CPUs)); with --distributed ray: embedding actors "
+                             "(0: one per cluster CPU, at most 8)")
+    parser.add_argument("--distributed", default="none", choices=("none", "ray"),
+                        help="who embeds the shards: none (this process, default) or ray (Ray Data; "
+                             "pip install 'evdsearch[ray]')")
+    parser.add_argument("--ray-address", help="with --distributed ray: cluster to join (default: a local Ray)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0,
+                        help="with --distributed ray: GPUs per embedding actor (default 0: CPU actors)")
+    parser.add_argument("--shard-size", type=int, default=4096,
+                        help="images per staged embedding shard, the unit of --resume (default 4096)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the shards an interrupted build of the same images and model staged")
+    parser.add_argument("--backend", default="faiss", choices=("faiss", "milvus"),
+                        help="where vectors are searched: faiss (index.faiss in --out, default) or milvus "
+                             "(pip install 'evdsearch[milvus]')")
+    parser.add_argument("--milvus-uri", help="with --backend milvus: Milvus Lite file (*.db) or server address")
+    parser.add_argument("--collection", help="with --backend milvus: collection name (default evdsearch)")
+    parser.add_argument("--milvus-index", default="FLAT", choices=("FLAT", "IVF_FLAT", "HNSW"),
+                        help="with --backend milvus: index type, metric IP (default FLAT: exact)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--force", action="store_true", help="replace an existing index folder")
     parser.set_defaults(run=run_index)

@@ -89,6 +89,7 @@ def test_without_resume_staged_shards_are_redone(tmp_path: Path, clip: LoadedCli
     assert again.embedded == [0, 1]
 
 
+@pytest.mark.slow  # a Ray actor starts in 20-60 s on two busy cores
 def test_ray_build_equals_sequential(tmp_path: Path, clip: LoadedClip, local_ray) -> None:
     write_images(tmp_path / "images", 20)
     (tmp_path / "images" / "bad.png").write_bytes(b"not an image")
@@ -114,6 +115,7 @@ class DiesOnce:
         return self.inner(batch)
 
 
+@pytest.mark.slow
 def test_ray_resumes_and_retries_a_killed_worker(tmp_path: Path, clip: LoadedClip, local_ray) -> None:
     from ray import cloudpickle
 
