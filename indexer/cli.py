@@ -11,7 +11,15 @@ SHOW_SKIPPED = 10  # skipped files listed in the summary; the manifest has all o
 
 
 def run_index(args: argparse.Namespace) -> int:
+    from evdsearch.errors import InvalidInput
     from evdsearch.indexer.build import IndexBuildConfig, build_index
+
+    if args.source in UPDATE_VERBS:
+        return run_update(args)
+    if args.extra:
+        raise InvalidInput(f"unexpected argument {args.extra!r} (did you mean `evdsearch index add SOURCE`?)")
+    if not args.model:
+        raise InvalidInput("the following argument is required to build an index: --model")
 
     cfg = IndexBuildConfig(
         source=Path(args.source), out=Path(args.out), model=args.model, pretrained=args.pretrained,
@@ -35,11 +43,38 @@ def run_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_update(args: argparse.Namespace) -> int:
+    """`index add SOURCE --out DIR` and `index delete --out DIR (--ids ... | --uris ...)`."""
+    from evdsearch.errors import InvalidInput
+    from evdsearch.indexer.update import add_images, delete_items
+
+    if args.source == "add":
+        if not args.extra:
+            raise InvalidInput("index add needs a SOURCE: evdsearch index add IMAGES --out DIR")
+        report = add_images(Path(args.out), args.extra, args.split, args.images_root, args.device, args.batch_size,
+                            args.workers, not args.no_progress, milvus_uri=args.milvus_uri)
+        print(f"added {report.added} images to {report.out} ({report.unchanged} already indexed, "
+              f"{report.deleted} replaced, {len(report.skipped)} unreadable); {report.live} searchable "
+              f"in {report.seconds:.1f}s")
+        return 0
+    if args.extra:
+        raise InvalidInput(f"index delete takes no SOURCE (got {args.extra!r}); use --ids or --uris")
+    report = delete_items(Path(args.out), args.ids, args.uris, milvus_uri=args.milvus_uri)
+    print(f"deleted {report.deleted} items from {report.out}; {report.live} searchable in {report.seconds:.1f}s")
+    return 0
+
+
+UPDATE_VERBS = ("add", "delete")  # `index add SOURCE`, `index delete`: first positional word (no group: `index SOURCE` stays)
+
+
 def register(tree) -> None:
     parser = tree.add(None, "index", help="embed images with CLIP and write a FAISS index folder")
-    parser.add_argument("source", help="image folder (jpg/jpeg/png/webp, recursive) or Karpathy split JSON")
+    parser.add_argument("source", help="image folder (jpg/jpeg/png/webp, recursive) or Karpathy split JSON; "
+                                       "or `add SOURCE` / `delete` to update the index at --out in place")
+    parser.add_argument("extra", nargs="?", metavar="SOURCE", help="with `add`: the images to add")
     parser.add_argument("--out", required=True, help="index folder to write (built aside, renamed into place)")
-    parser.add_argument("--model", required=True, help="open_clip architecture name or CLIP checkpoint folder")
+    parser.add_argument("--model", help="open_clip architecture name or CLIP checkpoint folder (required to build; "
+                                        "add uses the index's own)")
     parser.add_argument("--pretrained", help="pretrained tag or local weights file for --model")
     parser.add_argument("--index-factory", default="Flat",
                         help='faiss index_factory string, e.g. "Flat", "HNSW32", "IVF1024,Flat" (default Flat)')
@@ -67,6 +102,8 @@ def register(tree) -> None:
     parser.add_argument("--collection", help="with --backend milvus: collection name (default evdsearch)")
     parser.add_argument("--milvus-index", default="FLAT", choices=("FLAT", "IVF_FLAT", "HNSW"),
                         help="with --backend milvus: index type, metric IP (default FLAT: exact)")
+    parser.add_argument("--ids", type=int, nargs="+", help="with `delete`: item ids to delete")
+    parser.add_argument("--uris", nargs="+", help="with `delete`: item URIs (paths) to delete")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--force", action="store_true", help="replace an existing index folder")
     parser.set_defaults(run=run_index)

@@ -18,7 +18,7 @@ INDEX_FILE = "index.faiss"
 EMBEDDINGS_FILE = "embeddings.npy"
 ITEMS_FILE = "items.jsonl"
 DATA_FILES = (INDEX_FILE, EMBEDDINGS_FILE, ITEMS_FILE)  # the files `checksums` covers
-OPTIONAL_FIELDS = {"backend"}  # added after format 1 shipped: older manifests without them still read
+OPTIONAL_FIELDS = {"backend", "deleted"}  # added after format 1 shipped: older manifests without them still read
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Manifest:
     skipped: list[dict[str, str]] = field(default_factory=list)  # [{path, reason}] of unreadable images
     source: dict[str, Any] = field(default_factory=dict)  # {"type": folder|karpathy, "path", "split", ...}
     metric: str = "inner_product"  # always inner product over L2-normalised embeddings
+    deleted: int = 0  # rows removed by `index delete` (or replaced by `index add`): kept in items.jsonl
+    # and embeddings.npy as tombstones (so ids stay stable), absent from the vector index; older manifests lack it
     backend: dict[str, Any] = field(default_factory=dict)  # where vectors are searched: {} or {"type": "faiss"}
     # (index.faiss here), or {"type": "milvus", "uri", "collection", "index_type"}; older manifests lack it
     format_version: int = FORMAT_VERSION  # bumped when the folder layout changes
@@ -48,7 +50,7 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         """The JSON object, keys in the documented order."""
         order = ("format_version", "model", "pretrained", "fingerprint", "dim", "count", "factory", "metric",
-                 "created", "checksums", "skipped", "source", "backend")
+                 "created", "checksums", "skipped", "source", "deleted", "backend")
         data = asdict(self)
         return {key: data[key] for key in order}
 

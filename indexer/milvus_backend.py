@@ -181,7 +181,10 @@ class MilvusStore:
         scores = np.full((len(vectors), limit), -np.inf, dtype=np.float32)
         ids = np.full((len(vectors), limit), -1, dtype=np.int64)
         for row, hits in enumerate(results):
-            for col, hit in enumerate(list(hits)[:limit]):
+            # Rows past the folder's count were upserted by an update whose folder swap did not happen
+            # (a crash between the two); the rerun repeats them, until then they are not results.
+            found = [hit for hit in hits if 0 <= int(hit["id"]) < self.count][:limit]
+            for col, hit in enumerate(found):
                 ids[row, col], scores[row, col] = int(hit["id"]), float(hit["distance"])
         return scores, ids
 

@@ -77,7 +77,8 @@ class IndexStore:
                                        f"rebuild it with `evdsearch index ... --force`")
         items = ItemStore(directory / ITEMS_FILE)
         expected = (manifest.count, manifest.dim)
-        found = {"index": (index.ntotal, index.d), "embeddings": embeddings.shape, "items": (len(items), expected[1])}
+        # Tombstoned rows (index delete) stay in items and embeddings but not in the index.
+        found = {"index": (index.ntotal + manifest.deleted, index.d), "embeddings": embeddings.shape, "items": (len(items), expected[1])}
         for what, shape in found.items():
             if tuple(shape) != expected:
                 raise IncompatibleArtifact(f"index {directory}: {what} holds {tuple(shape)} (count, dim) but the "
@@ -96,7 +97,7 @@ class IndexStore:
             raise InvalidInput(f"query vectors must have shape (n, {self.dim}), got {vectors.shape}")
         if k < 1:
             raise InvalidInput(f"k must be at least 1, got {k}")
-        scores, ids = self.index.search(vectors, min(k, self.count))
+        scores, ids = self.index.search(vectors, max(1, min(k, self.count - self.manifest.deleted)))
         scores[ids < 0] = -np.inf
         return scores, ids
 
