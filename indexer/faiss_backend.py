@@ -146,7 +146,10 @@ def read(path: Path, mmap: bool = True) -> Any:
         flags.reverse()
     for flag in [*flags, 0]:
         try:
-            return faiss.read_index(str(path), flag)
+            index = faiss.read_index(str(path), flag)
+            if flag == 0 and flags:  # said once per open: an index bigger than RAM would not fit this way
+                log.warning("faiss index %s could not be memory-mapped; it was read whole into memory", path)
+            return index
         except RuntimeError as err:
             if flag == 0:
                 raise IncompatibleArtifact(f"cannot read faiss index {path}: {_first_line(err)}") from err
