@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.benchmarks.retrieval_cli",
     "evdsearch.benchmarks.serve_cli",
     "evdsearch.benchmarks.index_scale_cli",
+    "evdsearch.benchmarks.scale_out_cli",
     "evdsearch.benchmarks.indexing_cli",
     "evdsearch.benchmarks.classify_cli",
     "evdsearch.demo.cli",
