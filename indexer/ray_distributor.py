@@ -153,7 +153,9 @@ def _connect(ray: Any, config: RayConfig) -> bool:
     if config.address:
         ray.init(address=config.address, include_dashboard=False, log_to_driver=False)
     else:
-        # A private, in-process cluster: no token to manage (Ray 2.60 enables token auth by default).
+        # A private, in-process cluster: no token to manage (Ray 2.60 enables token auth by default),
+        # and workers at the driver's priority: they do the work (Ray's default renices them to +15).
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=config.local_cpus, include_dashboard=False, log_to_driver=False)
     return True
