@@ -129,7 +129,7 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
     staging = open_staging(out, job_key(source.records, cfg.shard_size, clip.identity.fingerprint), cfg.resume)
     done = done_shards(staging, specs)
     todo = [s for s in specs if s.index not in done]
-    job = EmbedJob(cfg.model, cfg.pretrained, cfg.device, cfg.batch_size, cfg.workers)
+    job = EmbedJob(cfg.model, cfg.pretrained, cfg.device, cfg.batch_size, cfg.workers, clip.preprocess)
     with tqdm(total=len(source.records), initial=sum(len(specs[i].records) for i in done), unit="img",
               desc=f"embedding ({distributor.name})", disable=not cfg.progress) as bar:
         distributor.embed(job, todo, staging, lambda _index, images: bar.update(images))

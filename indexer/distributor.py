@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from evdsearch.clip_models import LoadedClip
 from evdsearch.indexer.embed import embed_images
@@ -23,6 +23,7 @@ class EmbedJob:
     device: str  # auto | cpu | cuda for the encoder
     batch_size: int  # images per forward pass
     decode_workers: int = 0  # sequential: image decoding threads (0: min(8, CPUs))
+    preprocess: Any = None  # the CLIP's eval transform when the caller has it loaded (Ray ships it to tasks)
 
 
 class Distributor(Protocol):

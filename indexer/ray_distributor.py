@@ -98,7 +98,7 @@ class RayDistributor:
         ctx.execution_options.preserve_order = True  # shards complete in order: the driver holds about one
         ctx.enable_progress_bars = False  # the build shows one bar of its own
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-10-s execution summaries
-        preprocess = load_clip(job.model, job.pretrained, "cpu").preprocess
+        preprocess = job.preprocess or load_clip(job.model, job.pretrained, "cpu").preprocess
         rows = [{"shard": s.index, "pos": s.start + i, "path": str(r.path)}
                 for s in shards for i, r in enumerate(s.records)]
         workers = self.config.workers or min(MAX_DEFAULT_WORKERS, max(1, int(ray.cluster_resources().get("CPU", 1))))
