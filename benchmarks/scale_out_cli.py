@@ -14,7 +14,8 @@ def register(tree: Any) -> None:
     p.add_argument("source", help="Karpathy JSON of a shapes world (WORLD/dataset_shapes.json)")
     p.add_argument("--model", required=True, help="CLIP checkpoint folder")
     p.add_argument("--split", default="test", help="split indexed and queried (default test)")
-    p.add_argument("--add-split", default="val", help="split added and deleted in the round trip (default val)")
+    p.add_argument("--add-split", default="train", help="split whose images are added and deleted (default train)")
+    p.add_argument("--add-count", type=int, default=100, help="images added and deleted (default 100)")
     p.add_argument("--shard-size", type=int, default=128, help="images per shard (default 128)")
     p.add_argument("--ray-workers", type=int, default=2, help="Ray embedding actors (default 2)")
     p.add_argument("--out", default="runs/bench/scale-out", help="output folder (default runs/bench/scale-out)")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from evdsearch.plots import print_report, write_bundle
 
     cfg = ScaleOutConfig(source=Path(args.source), model=args.model, out=Path(args.out), split=args.split,
-                         add_split=args.add_split, shard_size=args.shard_size, ray_workers=args.ray_workers)
+                         add_split=args.add_split, add_count=args.add_count, shard_size=args.shard_size, ray_workers=args.ray_workers)
     result = run_scale_out(cfg)
     tabs = tables(result)
     print_report(tabs, write_bundle(args.out, "scale_out", result, "\n".join(t.markdown() for t in tabs)))
