@@ -18,6 +18,10 @@ for i in $(seq 0 $((N - 1))); do
   targets+=("127.0.0.1:$port")
 done
 list=$(IFS=,; echo "${targets[*]}")
+for i in $(seq 1 600); do  # each replica loads CLIP + KB first: minutes on a busy 2-core box
+  [ "$(grep -l "serving" "$OUT"/replica-*.log 2>/dev/null | wc -l)" -ge "$N" ] && break
+  sleep 1
+done
 # shellcheck disable=SC2086
 "$EVD" bench serve --server "${targets[0]}" $BENCH_ARGS --timeout 120 --out "$OUT" --stem one_replica
 # shellcheck disable=SC2086
