@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+BATCH = 256  # requests per search_batch call (the engine's limit)
+
 
 @dataclass
 class ScaleOutConfig:
@@ -117,7 +119,9 @@ def faiss_vs_milvus(cfg: ScaleOutConfig, log: Callable[[str], None]) -> dict[str
     ranked = {}
     for name, folder in (("faiss", cfg.out / "sequential"), ("milvus", cfg.out / "milvus")):
         with SearchEngine.open(EngineConfig(index_dir=str(folder), rewriter="none", device="cpu")) as engine:
-            responses = engine.search_batch([SearchRequest(text=c, k=cfg.k) for c, _ in pairs])
+            requests = [SearchRequest(text=c, k=cfg.k) for c, _ in pairs]
+            responses = [r for i in range(0, len(requests), BATCH)
+                         for r in engine.search_batch(requests[i:i + BATCH])]
             ranked[name] = [[h.id for h in r.hits] for r in responses]
             uris = [[h.uri for h in r.hits] for r in responses]
             recall = {f"R@{k}": float(np.mean([t in u[:k] for u, (_, t) in zip(uris, pairs, strict=True)]))
