@@ -60,12 +60,30 @@ def is_loopback(host: str) -> bool:
 
 
 def check_target(address: str, allow_remote: bool) -> tuple[str, int]:
-    """Refuse non-loopback targets unless explicitly allowed: load tests stay on this machine by default."""
-    host, port = split_address(address)
-    if not allow_remote and not is_loopback(host):
-        raise InvalidInput(f"--server {address} is not a loopback address; benchmarks only load this machine "
-                           f"(127.0.0.1 / localhost / ::1) unless --allow-remote is given")
-    return host, port
+    """Refuse non-loopback targets unless explicitly allowed: load tests stay on this machine by default.
+
+    A replica list ("ipv4:127.0.0.1:P1,127.0.0.1:P2") is checked address by address; the first is returned.
+    """
+    checked = []
+    for one in replica_addresses(address):
+        host, port = split_address(one)
+        if not allow_remote and not is_loopback(host):
+            raise InvalidInput(f"--server {one} is not a loopback address; benchmarks only load this machine "
+                               f"(127.0.0.1 / localhost / ::1) unless --allow-remote is given")
+        checked.append((host, port))
+    return checked[0]
+
+
+def replica_addresses(address: str) -> list[str]:
+    """host:port of each server a gRPC target names: "h:p", or "ipv4:h1:p1,h2:p2" for replicas."""
+    body = address.split(":", 1)[1] if address.startswith(("ipv4:", "ipv6:")) else address
+    return [part for part in body.split(",") if part] or [address]
+
+
+def channel_options(address: str) -> list[tuple[str, str]]:
+    """gRPC's own client-side load balancing over a replica list: round_robin (the default pick_first
+    would send everything to the first replica)."""
+    return [("grpc.lb_policy_name", "round_robin")] if len(replica_addresses(address)) > 1 else []
 
 
 def run_closed_loop(call: Call, queries: Sequence[str], concurrency: int, duration_s: float,
@@ -150,7 +168,7 @@ def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, time
         raise InvalidInput(f"unknown mode {mode!r}: use {', '.join(modes)}")
     from evdsearch.client.channel import open_channel
 
-    opened = [open_channel(address, security) for _ in range(max(1, channels))]
+    opened = [open_channel(address, security, options=channel_options(address)) for _ in range(max(1, channels))]
     stubs = [search_pb2_grpc.SearchServiceStub(ch) for ch in opened]
     turn = itertools.count()
 

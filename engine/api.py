@@ -47,6 +47,8 @@ class EngineConfig:
     pretrained: str | None = None  # pretrained tag / weights file for `model`
     text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx
     text_onnx: str | None = None  # folder of that export when it is not CKPT/onnx (e.g. CLIP from a weights file)
+    backend: str | None = None  # faiss | milvus: refuse an index of another backend; None: what its manifest says
+    backend_uri: str | None = None  # Milvus-backed index: address overriding the one in its manifest
 
 
 @dataclass

@@ -34,7 +34,8 @@ def open_parts(config: EngineConfig, kb: Any = None) -> tuple[Any, Any, Any, Any
     from evdsearch.indexer.kb import KnowledgeBase
     from evdsearch.indexer.store import IndexStore
 
-    store = IndexStore.open(config.index_dir, device=config.device)
+    store = IndexStore.open(config.index_dir, device=config.device, backend=config.backend,
+                            backend_uri=config.backend_uri)
     clip = load_index_clip(config, store.manifest)
     try:
         store.check_model(clip.identity)

@@ -35,6 +35,10 @@ def register(tree: Any) -> None:
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
     p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
+    p.add_argument("--backend", choices=("faiss", "milvus"),
+                   help="expect an index of this backend (default: whatever its manifest names)")
+    p.add_argument("--milvus-uri", help="Milvus-backed index: Milvus Lite file or server address overriding the "
+                                        "manifest's")
     p.add_argument("--max-message-mb", type=float, default=16.0, help="largest request/response in MiB")
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight RPCs get on shutdown")
     add_security_options(p)
@@ -141,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a SIGHUP while loading must not kill us; reloads once serving
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           model=args.model, pretrained=args.pretrained, text_encoder=args.text_encoder,
-                          text_onnx=args.text_onnx, **description_settings(args), **fusion_settings(args, args.alpha))
+                          text_onnx=args.text_onnx, backend=args.backend, backend_uri=args.milvus_uri,
+                          **description_settings(args), **fusion_settings(args, args.alpha))
     if args.max_concurrent < 1:
         raise InvalidInput(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     tls = tls_files(args.tls_cert, args.tls_key, args.tls_client_ca)

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.benchmarks.serve_cli",
     "evdsearch.benchmarks.soak_cli",
     "evdsearch.benchmarks.index_scale_cli",
+    "evdsearch.benchmarks.scale_out_cli",
     "evdsearch.benchmarks.indexing_cli",
     "evdsearch.benchmarks.classify_cli",
     "evdsearch.demo.cli",

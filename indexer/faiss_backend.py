@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,24 @@ def build(vectors: np.ndarray, factory: str, device: str = "auto") -> Any:
     return faiss.index_gpu_to_cpu(work) if work is not index else index
 
 
+def build_chunked(dim: int, factory: str, sample: np.ndarray, chunks: Iterable[np.ndarray], count: int,
+                  device: str = "auto") -> Any:
+    """Like `build`, with bounded memory: train on `sample`, then add `chunks` (`count` vectors in all) in order."""
+    faiss = _faiss()
+    index = make_index(dim, factory)
+    check_trainable(index, factory, count)
+    work = _to_gpu(index) if use_gpu(device) else index
+    try:
+        if not work.is_trained:
+            work.train(np.ascontiguousarray(sample, dtype=np.float32))
+        for chunk in chunks:
+            work.add(np.ascontiguousarray(chunk, dtype=np.float32))
+    except RuntimeError as err:
+        raise InvalidInput(f"faiss could not train index {factory!r} on {len(sample)} vectors "
+                           f"({_first_line(err)}); try a smaller IVF/PQ or 'Flat'") from err
+    return faiss.index_gpu_to_cpu(work) if work is not index else index
+
+
 @cache
 def _gpu_resources() -> Any:
     return _faiss().StandardGpuResources()
@@ -127,7 +146,10 @@ def read(path: Path, mmap: bool = True) -> Any:
         flags.reverse()
     for flag in [*flags, 0]:
         try:
-            return faiss.read_index(str(path), flag)
+            index = faiss.read_index(str(path), flag)
+            if flag == 0 and flags:  # said once per open: an index bigger than RAM would not fit this way
+                log.warning("faiss index %s could not be memory-mapped; it was read whole into memory", path)
+            return index
         except RuntimeError as err:
             if flag == 0:
                 raise IncompatibleArtifact(f"cannot read faiss index {path}: {_first_line(err)}") from err

@@ -18,6 +18,7 @@ INDEX_FILE = "index.faiss"
 EMBEDDINGS_FILE = "embeddings.npy"
 ITEMS_FILE = "items.jsonl"
 DATA_FILES = (INDEX_FILE, EMBEDDINGS_FILE, ITEMS_FILE)  # the files `checksums` covers
+OPTIONAL_FIELDS = {"backend", "deleted"}  # added after format 1 shipped: older manifests without them still read
 
 
 @dataclass
@@ -35,12 +36,21 @@ class Manifest:
     skipped: list[dict[str, str]] = field(default_factory=list)  # [{path, reason}] of unreadable images
     source: dict[str, Any] = field(default_factory=dict)  # {"type": folder|karpathy, "path", "split", ...}
     metric: str = "inner_product"  # always inner product over L2-normalised embeddings
+    deleted: int = 0  # rows removed by `index delete` (or replaced by `index add`): kept in items.jsonl
+    # and embeddings.npy as tombstones (so ids stay stable), absent from the vector index; older manifests lack it
+    backend: dict[str, Any] = field(default_factory=dict)  # where vectors are searched: {} or {"type": "faiss"}
+    # (index.faiss here), or {"type": "milvus", "uri", "collection", "index_type"}; older manifests lack it
     format_version: int = FORMAT_VERSION  # bumped when the folder layout changes
+
+    @property
+    def backend_type(self) -> str:
+        """faiss (the default, also for manifests written before backends existed) or milvus."""
+        return str(self.backend.get("type", "faiss"))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object, keys in the documented order."""
         order = ("format_version", "model", "pretrained", "fingerprint", "dim", "count", "factory", "metric",
-                 "created", "checksums", "skipped", "source")
+                 "created", "checksums", "skipped", "source", "deleted", "backend")
         data = asdict(self)
         return {key: data[key] for key in order}
 
@@ -53,10 +63,10 @@ class Manifest:
                 f"{where} has format_version {obj.get('format_version')!r}, this evdsearch reads "
                 f"{FORMAT_VERSION}; rebuild the index with `evdsearch index ... --force`")
         names = {f.name for f in fields(cls)}
-        missing = sorted(names - obj.keys())
+        missing = sorted(names - obj.keys() - OPTIONAL_FIELDS)
         if missing:
             raise IncompatibleArtifact(f"{where} lacks {', '.join(missing)}; rebuild the index")
-        return cls(**{key: obj[key] for key in names})
+        return cls(**{key: obj[key] for key in names if key in obj})
 
 
 def now_utc() -> str:
@@ -64,8 +74,8 @@ def now_utc() -> str:
 
 
 def checksums(folder: Path) -> dict[str, str]:
-    """sha256 of each data file in an index folder."""
-    return {name: file_sha256(folder / name) for name in DATA_FILES}
+    """sha256 of each data file in an index folder (a Milvus-backed folder has no index.faiss)."""
+    return {name: file_sha256(folder / name) for name in DATA_FILES if (folder / name).is_file()}
 
 
 def read_manifest(folder: str | Path) -> Manifest:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy as np
 from evdsearch.clip_models import ClipIdentity
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound
 from evdsearch.indexer import faiss_backend
+from evdsearch.indexer.items import ItemStore
 from evdsearch.indexer.manifest import (
     DATA_FILES,
     EMBEDDINGS_FILE,
@@ -34,22 +35,37 @@ class IndexStore:
     """
 
     def __init__(self, directory: Path, manifest: Manifest, index: Any, embeddings: np.ndarray,
-                 items: list[dict[str, Any]]) -> None:
+                 items: Sequence[dict[str, Any]]) -> None:
         self.directory = directory
         self.manifest = manifest  # manifest.json, typed (`.to_json()` gives the dict)
         self.count: int = manifest.count
         self.dim: int = manifest.dim
         self.index = index  # FAISS index (CPU, memory-mapped where possible; or a GPU copy)
         self.embeddings = embeddings  # float32 (count, dim), memory-mapped, read-only
-        self.items = items  # items.jsonl rows: {"id", "uri", "captions"}, id = row
+        self.items = items  # items.jsonl rows: {"id", "uri", "captions"}, id = row (parsed on access)
         self._search_lock = faiss_backend.search_lock(index)  # GPU FAISS: one search at a time
 
     @classmethod
     def open(cls, directory: str | Path, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
-             device: str = "auto", verify: bool = False) -> IndexStore:
-        """Open an index folder; `verify` also re-hashes the files against the manifest (slow when big)."""
+             device: str = "auto", verify: bool = False, backend: str | None = None,
+             backend_uri: str | None = None) -> IndexStore:
+        """Open an index folder; `verify` also re-hashes the files against the manifest (slow when big).
+
+        `backend` (faiss | milvus) refuses a folder of the other backend; `backend_uri` overrides the
+        Milvus address the manifest names (Milvus-backed folders only).
+        """
         directory = current_version(directory)  # the version folder, fixed for this store's life
         manifest = read_manifest(directory)
+        if backend and backend != manifest.backend_type:
+            raise IncompatibleArtifact(f"index {directory} is a {manifest.backend_type} index, not {backend}; "
+                                       f"drop --backend or point --index at a {backend} index")
+        if backend_uri and manifest.backend_type != "milvus":
+            raise InvalidInput(f"--milvus-uri only applies to a Milvus-backed index; {directory} is "
+                               f"{manifest.backend_type}")
+        if manifest.backend_type == "milvus":
+            from evdsearch.indexer.milvus_backend import open_milvus_store
+
+            return open_milvus_store(directory, manifest, uri=backend_uri, verify=verify)
         for name in DATA_FILES:
             if not (directory / name).is_file():
                 raise IncompatibleArtifact(f"index {directory} is incomplete: {name} is missing; "
@@ -62,9 +78,10 @@ class IndexStore:
         if embeddings.dtype != np.float32:
             raise IncompatibleArtifact(f"index {directory}: {EMBEDDINGS_FILE} holds {embeddings.dtype}, not float32; "
                                        f"rebuild it with `evdsearch index ... --force`")
-        items = _read_items(directory / ITEMS_FILE)
+        items = ItemStore(directory / ITEMS_FILE)
         expected = (manifest.count, manifest.dim)
-        found = {"index": (index.ntotal, index.d), "embeddings": embeddings.shape, "items": (len(items), expected[1])}
+        # Tombstoned rows (index delete) stay in items and embeddings but not in the index.
+        found = {"index": (index.ntotal + manifest.deleted, index.d), "embeddings": embeddings.shape, "items": (len(items), expected[1])}
         for what, shape in found.items():
             if tuple(shape) != expected:
                 raise IncompatibleArtifact(f"index {directory}: {what} holds {tuple(shape)} (count, dim) but the "
@@ -84,7 +101,7 @@ class IndexStore:
         if k < 1:
             raise InvalidInput(f"k must be at least 1, got {k}")
         with self._search_lock:
-            scores, ids = self.index.search(vectors, min(k, self.count))
+            scores, ids = self.index.search(vectors, max(1, min(k, self.count - self.manifest.deleted)))
         scores[ids < 0] = -np.inf
         return scores, ids
 
@@ -103,11 +120,6 @@ class IndexStore:
                 f"engine loaded {identity.model} (fingerprint {identity.fingerprint[:16]}, dim {identity.embed_dim}); "
                 f"re-index or pass the matching --model"
             )
-
-
-def _read_items(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _verify_checksums(directory: Path, manifest: Manifest) -> None:

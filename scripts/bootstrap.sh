@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${EVDSEARCH_EXTRAS:-cpu,dev,demo,train}
+EXTRAS=${EVDSEARCH_EXTRAS:-cpu,dev,demo,train,ray,milvus}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -150,7 +150,8 @@ def test_interrupted_build_leaves_previous_index(tmp_path: Path, clip: LoadedCli
         build_index(config(tmp_path / "images", tmp_path / "index", clip, force=True), clip=clip)
     assert len(calls) == 2
     assert folder_bytes(tmp_path / "index") == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "index"]  # no temp folder left
+    # No temp index folder left; the finished shards stay staged for `--resume`.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".index.staging", "images", "index"]
     assert version_ids(tmp_path / "index") == ["v000001"]
     assert sorted(p.name for p in (tmp_path / "index" / "versions").iterdir()) == ["v000001"]
 

@@ -1,0 +1,195 @@
+"""The Milvus backend: vectors searched in a Milvus collection (Milvus Lite file or server); the folder keeps the rest.
+
+The index folder still holds manifest.json (naming uri + collection), items.jsonl and embeddings.npy
+(per-hit exact scores); Milvus holds (id = row, vector, uri). pymilvus is imported only here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound, UserError
+from evdsearch.indexer.manifest import (
+    DATA_FILES,
+    EMBEDDINGS_FILE,
+    INDEX_FILE,
+    ITEMS_FILE,
+    Manifest,
+    checksums,
+)
+
+DEFAULT_COLLECTION = "evdsearch"
+INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW")  # --milvus-index choices; FLAT is exact (FAISS Flat's twin)
+INSERT_CHUNK = 2048  # rows per insert call: bounded request size
+URI_MAX = 4096  # longest uri the collection stores
+
+
+@dataclass
+class MilvusTarget:
+    """Where a Milvus-backed index keeps its vectors."""
+
+    uri: str  # Milvus Lite file (*.db, made absolute) or server address (http://host:19530)
+    collection: str = DEFAULT_COLLECTION  # collection name
+    index_type: str = "FLAT"  # FLAT (exact) | IVF_FLAT | HNSW, always metric IP
+
+    def to_backend(self) -> dict[str, str]:
+        """The manifest's "backend" object."""
+        return {"type": "milvus", "uri": self.uri, "collection": self.collection, "index_type": self.index_type}
+
+
+def normalise_uri(uri: str) -> str:
+    """A Lite file path is made absolute (a server reads the folder from anywhere); addresses pass as given."""
+    if "://" in uri:
+        return uri
+    if not uri.endswith(".db"):
+        raise InvalidInput(f"--milvus-uri {uri!r} is neither a Milvus Lite file (*.db) nor an address "
+                           f"(http://host:19530)")
+    return str(Path(uri).expanduser().resolve())
+
+
+@cache
+def client(uri: str) -> Any:
+    """One MilvusClient per URI per process (a Lite file is served by one embedded server)."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as err:
+        raise UserError("the Milvus backend needs pymilvus (and milvus-lite for a .db file): "
+                        "pip install 'evdsearch[milvus]'") from err
+    if "://" not in uri:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(uri)
+    except Exception as err:  # connection refused, lite file locked, ...: one line, not a traceback
+        raise NotFound(f"cannot open Milvus at {uri}: {type(err).__name__}: {err}") from err
+
+
+def create_collection(target: MilvusTarget, dim: int, replace: bool) -> Any:
+    """An empty IP collection (id INT64 primary = row, vector, uri); an existing one is refused unless `replace`."""
+    from pymilvus import DataType, MilvusClient
+
+    if target.index_type not in INDEX_TYPES:
+        raise InvalidInput(f"--milvus-index must be one of {', '.join(INDEX_TYPES)}, not {target.index_type!r}")
+    mc = client(target.uri)
+    if mc.has_collection(target.collection):
+        if not replace:
+            raise UserError(f"Milvus collection {target.collection!r} already exists at {target.uri}; "
+                            f"pass --force to replace it or --collection to choose another")
+        mc.drop_collection(target.collection)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("uri", DataType.VARCHAR, max_length=URI_MAX)
+    params = mc.prepare_index_params()
+    extra = {"nlist": 128} if target.index_type == "IVF_FLAT" else {"M": 16, "efConstruction": 200} \
+        if target.index_type == "HNSW" else {}
+    params.add_index(field_name="vector", index_type=target.index_type, metric_type="IP", params=extra)
+    mc.create_collection(target.collection, schema=schema, index_params=params)
+    return mc
+
+
+def upsert_rows(target: MilvusTarget, rows: np.ndarray, vectors: np.ndarray, uris: list[str]) -> None:
+    """Write (row, vector, uri) into the collection, chunk by chunk; existing rows are replaced."""
+    mc = client(target.uri)
+    for start in range(0, len(rows), INSERT_CHUNK):
+        stop = min(start + INSERT_CHUNK, len(rows))
+        mc.upsert(target.collection, [{"id": int(rows[i]), "vector": np.asarray(vectors[i], np.float32).tolist(),
+                                       "uri": uris[i]} for i in range(start, stop)])
+
+
+def delete_rows(target: MilvusTarget, rows: list[int]) -> None:
+    if rows:
+        client(target.uri).delete(target.collection, ids=[int(r) for r in rows])
+
+
+def fill_from_folder(target: MilvusTarget, folder: Path, replace: bool) -> None:
+    """Create the collection and load every row of a written folder (embeddings.npy + items.jsonl) into it."""
+    from evdsearch.indexer.items import ItemStore
+
+    embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r")
+    items = ItemStore(folder / ITEMS_FILE)
+    create_collection(target, embeddings.shape[1], replace)
+    for start in range(0, len(embeddings), INSERT_CHUNK):
+        rows = np.arange(start, min(start + INSERT_CHUNK, len(embeddings)))
+        upsert_rows(target, rows, embeddings[rows], [items[int(r)]["uri"] for r in rows])
+    client(target.uri).load_collection(target.collection)
+    items.close()
+
+
+def live_count(target: MilvusTarget) -> int:
+    """Rows the collection holds now."""
+    mc = client(target.uri)
+    result = mc.query(target.collection, filter="", output_fields=["count(*)"])
+    return int(result[0]["count(*)"])
+
+
+def target_of(manifest: Manifest, uri: str | None = None) -> MilvusTarget:
+    backend = manifest.backend
+    return MilvusTarget(normalise_uri(uri) if uri else str(backend["uri"]),
+                        str(backend.get("collection", DEFAULT_COLLECTION)), str(backend.get("index_type", "FLAT")))
+
+
+def open_milvus_store(directory: Path, manifest: Manifest, uri: str | None = None, verify: bool = False) -> Any:
+    """An `IndexStore` whose search goes to Milvus; items and embeddings come from the folder as for FAISS."""
+    from evdsearch.indexer.items import ItemStore
+
+    for name in DATA_FILES:
+        if name != INDEX_FILE and not (directory / name).is_file():
+            raise IncompatibleArtifact(f"index {directory} is incomplete: {name} is missing; rebuild it")
+    if verify:
+        actual = checksums(directory)
+        bad = [n for n in actual if manifest.checksums.get(n) != actual[n]]
+        if bad:
+            raise IncompatibleArtifact(f"index {directory}: {', '.join(bad)} changed since the build (checksum "
+                                       f"mismatch); rebuild it with `evdsearch index ... --force`")
+    target = target_of(manifest, uri)
+    mc = client(target.uri)
+    if not mc.has_collection(target.collection):
+        raise NotFound(f"index {directory} names Milvus collection {target.collection!r} at {target.uri}, "
+                       f"which does not exist; rebuild with `evdsearch index ... --backend milvus`")
+    mc.load_collection(target.collection)
+    embeddings = np.load(directory / EMBEDDINGS_FILE, mmap_mode="r")
+    return MilvusStore(directory, manifest, target, embeddings, ItemStore(directory / ITEMS_FILE))
+
+
+class MilvusStore:
+    """Search through Milvus; everything else (items, embeddings, model check) as `IndexStore` does it."""
+
+    def __init__(self, directory: Path, manifest: Manifest, target: MilvusTarget, embeddings: np.ndarray,
+                 items: Any) -> None:
+        from evdsearch.indexer.store import IndexStore
+
+        self._store = IndexStore(directory, manifest, None, embeddings, items)
+        self.target = target  # where the vectors are searched
+        self.directory, self.manifest, self.count, self.dim = directory, manifest, manifest.count, manifest.dim
+        self.embeddings, self.items, self.index = embeddings, items, None
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k inner products per row, best first; (scores, ids) padded with -inf / -1 like FAISS."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise InvalidInput(f"query vectors must have shape (n, {self.dim}), got {vectors.shape}")
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, got {k}")
+        limit = min(k, self.count)
+        results = client(self.target.uri).search(self.target.collection, data=vectors.tolist(), limit=limit,
+                                                 search_params={"metric_type": "IP"}, output_fields=[])
+        scores = np.full((len(vectors), limit), -np.inf, dtype=np.float32)
+        ids = np.full((len(vectors), limit), -1, dtype=np.int64)
+        for row, hits in enumerate(results):
+            # Rows past the folder's count were upserted by an update whose folder swap did not happen
+            # (a crash between the two); the rerun repeats them, until then they are not results.
+            found = [hit for hit in hits if 0 <= int(hit["id"]) < self.count][:limit]
+            for col, hit in enumerate(found):
+                ids[row, col], scores[row, col] = int(hit["id"]), float(hit["distance"])
+        return scores, ids
+
+    def item(self, id: int) -> dict[str, Any]:
+        return self._store.item(id)
+
+    def check_model(self, identity: Any) -> None:
+        self._store.check_model(identity)
