@@ -33,6 +33,8 @@ class OnnxClipText:
         self.meta = meta or read_meta(folder)
         self.tokenizer = tokenizer or self._tokenizer_of(self.meta["clip"]["model"])
         self.session = make_session(folder / TEXT_FILE, device, threads)
+        # exports made before true-length encoding take the full context only (77-token graph)
+        self.dynamic_length = bool(self.meta.get("dynamic_length", False))
 
     @staticmethod
     def _tokenizer_of(model: str) -> Any:
@@ -44,9 +46,21 @@ class OnnxClipText:
         return open_clip.get_tokenizer(f"local-dir:{model}" if Path(model).is_dir() else model)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised float32 embeddings, as LoadedClip.encode_texts."""
+        """L2-normalised float32 embeddings, as LoadedClip.encode_texts (true length when the export allows)."""
+        from evdsearch.true_length import length_groups, token_lengths
+
         tokens = self.tokenizer(texts).numpy().astype(np.int64)
-        return self.session.run(None, {"tokens": tokens})[0].astype(np.float32)
+        if not self.dynamic_length or not len(tokens):
+            return self.session.run(None, {"tokens": tokens})[0].astype(np.float32)
+        lengths = token_lengths(tokens)
+        out: np.ndarray | None = None
+        for group in length_groups(lengths):  # similar lengths share one call
+            part = self.session.run(None, {"tokens": tokens[group, : int(lengths[group].max())]})[0]
+            if out is None:
+                out = np.zeros((len(tokens), part.shape[1]), dtype=np.float32)
+            out[group] = part
+        assert out is not None
+        return out
 
 
 class ClipWithOnnxText:
