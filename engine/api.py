@@ -36,6 +36,8 @@ class EngineConfig:
     pretrained: str | None = None  # pretrained tag / weights file for `model`
     text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx
     text_onnx: str | None = None  # folder of that export when it is not CKPT/onnx (e.g. CLIP from a weights file)
+    embedding_cache_size: int = 4096  # query-text embeddings kept in an LRU cache (0 disables it)
+    threads: int = 0  # one thread budget for torch, onnxruntime and FAISS (0: leave each library's default)
 
 
 @dataclass
@@ -59,7 +61,7 @@ class Hit:
     uri: str  # where the image lives
     score: float  # the score the index ranked it by (fused in fused mode)
     original_score: float  # exact s(q)
-    rewritten_score: float  # exact s(q'); equals original_score when nothing was rewritten
+    rewritten_score: float  # exact s(q'); equals original_score when nothing was rewritten or q' was not needed
     captions: list[str] = field(default_factory=list)  # captions stored with the image
 
 
@@ -118,3 +120,7 @@ class EngineInfo:
     default_alpha: float  # alpha used when a request leaves it unset
     device: str  # torch device of the encoders
     version: str  # evdsearch version
+    text_cache_hits: int = 0  # query texts answered from the embedding cache
+    text_cache_misses: int = 0  # query texts that ran the text encoder
+    text_cache_size: int = 0  # embeddings the cache holds now
+    text_cache_capacity: int = 0  # most embeddings it holds (0: off)

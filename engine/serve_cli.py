@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.engine.speed_options import add_speed_options
 
 EXAMPLE_QUERY = "a tomato next to a school bus"  # used in the ready line when the KB has no entities
 
@@ -29,6 +30,7 @@ def register(tree: Any) -> None:
     p.add_argument("--text-onnx", metavar="DIR", help="the text export's folder when it is not CKPT/onnx")
     add_description_options(p)
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
+    add_speed_options(p)
     p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
     p.add_argument("--max-message-mb", type=float, default=16.0, help="largest request/response in MiB")
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from evdsearch.engine.api import EngineConfig
     from evdsearch.engine.search import SearchEngine
     from evdsearch.engine.server import build_server
+    from evdsearch.engine.speed_options import make_batcher, speed_settings
     from evdsearch.engine.validation import check_alpha
     from evdsearch.errors import InvalidInput
 
@@ -99,10 +102,12 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           alpha=check_alpha(args.alpha), model=args.model, pretrained=args.pretrained,
-                          text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args))
+                          text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args),
+                          **speed_settings(args))
     engine = SearchEngine.open(config)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
-                           max_message_bytes=int(args.max_message_mb * 1024 * 1024))
+                           max_message_bytes=int(args.max_message_mb * 1024 * 1024),
+                           batcher=make_batcher(engine, args))
     running.start()
     info = engine.info()
     target = f"localhost:{running.port}" if args.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") \

@@ -44,8 +44,12 @@ class RunningServer:
 
 
 def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1") -> RunningServer:
-    """A server for `engine` bound to host:port (port 0 picks a free one); not started yet."""
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1",
+                 batcher: Any = None) -> RunningServer:
+    """A server for `engine` bound to host:port (port 0 picks a free one); not started yet.
+
+    `batcher` (an engine.batcher.MicroBatcher) answers Search calls in cross-request batches.
+    """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -53,7 +57,7 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="evdsearch-rpc"),
                          options=options)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(engine), server)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(engine, batcher), server)
     health_servicer = health.HealthServicer()
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)  # until start()

@@ -11,6 +11,7 @@ import grpc
 
 from evdsearch.engine import convert
 from evdsearch.engine.api import DeadlineExceeded
+from evdsearch.engine.batcher import MicroBatcher
 from evdsearch.engine.search import SearchEngine
 from evdsearch.errors import InvalidInput, NotFound, UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
@@ -39,12 +40,14 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     """Each RPC: convert the request, call the engine before the deadline, convert the answer."""
 
-    def __init__(self, engine: SearchEngine) -> None:
+    def __init__(self, engine: SearchEngine, batcher: MicroBatcher | None = None) -> None:
         self.engine = engine
+        self.batcher = batcher  # gathers concurrent Search calls into one engine batch; None: one call each
 
     def Search(self, request: pb.SearchRequest, context: grpc.ServicerContext) -> pb.SearchResponse:
+        searcher = self.batcher or self.engine
         return _call(context, lambda deadline: convert.response_to_proto(
-            self.engine.search(convert.request_from_proto(request), deadline=deadline)))
+            searcher.search(convert.request_from_proto(request), deadline=deadline)))
 
     def BatchSearch(self, request: pb.BatchSearchRequest, context: grpc.ServicerContext) -> pb.BatchSearchResponse:
         return _call(context, lambda deadline: pb.BatchSearchResponse(responses=[
