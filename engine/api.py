@@ -34,7 +34,7 @@ class EngineConfig:
     alpha: float = 0.5  # weight of the rewritten query when a request leaves alpha unset
     model: str | None = None  # CLIP to load instead of the one named in the index manifest
     pretrained: str | None = None  # pretrained tag / weights file for `model`
-    text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx
+    text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx | onnx-int8
     text_onnx: str | None = None  # folder of that export when it is not CKPT/onnx (e.g. CLIP from a weights file)
     embedding_cache_size: int = 4096  # query-text embeddings kept in an LRU cache (0 disables it)
     threads: int = 0  # one thread budget for torch, onnxruntime and FAISS (0: leave each library's default)

@@ -24,9 +24,10 @@ def register(tree: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--alpha", type=float, default=0.5, help="default weight of the rewritten query (default 0.5)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP and the rewriter run")
-    p.add_argument("--text-encoder", default="auto", choices=("auto", "torch", "onnx"),
+    p.add_argument("--text-encoder", default="auto", choices=("auto", "torch", "onnx", "onnx-int8"),
                    help="CLIP text tower: auto (onnxruntime when the checkpoint has a current onnx/clip_text.onnx "
-                        "from `evdsearch train export-onnx --clip CKPT`, else torch), torch, or onnx")
+                        "from `evdsearch train export-onnx --clip CKPT`, else torch), torch, onnx, or onnx-int8 "
+                        "(int8 weights; CPUs with VNNI/AMX only)")
     p.add_argument("--text-onnx", metavar="DIR", help="the text export's folder when it is not CKPT/onnx")
     add_description_options(p)
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")

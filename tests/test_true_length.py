@@ -70,7 +70,7 @@ def export_and_compare(clip_dir: Path, out: Path, **kwargs: object) -> tuple[obj
     from evdsearch.clip_models import load_clip
     from evdsearch.training.export.clip_text import OnnxClipText, export_clip_text
 
-    onnx = OnnxClipText(export_clip_text(str(clip_dir), out, **kwargs), device="cpu")
+    onnx = OnnxClipText(export_clip_text(str(clip_dir), out, int8=False, **kwargs), device="cpu")
     return onnx, float(np.abs(onnx.encode_texts(TEXTS) - full_length(load_clip(str(clip_dir), device="cpu"))).max())
 
 
@@ -110,3 +110,26 @@ def test_vit_b32_onnx_true_length_matches_full_context(tmp_path: Path) -> None:
                                   tmp_path / "vitb32")
     onnx, diff = export_and_compare(folder, tmp_path / "onnx")
     assert onnx.dynamic_length and diff <= 1e-5
+
+
+def test_int8_text_tower_is_close_and_refused_without_cpu_support(tiny_clip_dir: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import evdsearch.engine.onnx_clip_text as onnx_clip_text
+    from evdsearch.clip_models import load_clip
+    from evdsearch.errors import IncompatibleArtifact
+    from evdsearch.training.export.clip_text import export_clip_text
+
+    clip_dir = Path(shutil.copytree(tiny_clip_dir, tmp_path / "clip"))
+    export_clip_text(str(clip_dir), clip_dir / "onnx")
+    assert (clip_dir / "onnx" / "clip_text.int8.onnx").is_file()
+    clip = load_clip(str(clip_dir), device="cpu")
+    monkeypatch.setattr(onnx_clip_text, "cpu_runs_int8_fast", lambda: True)
+    int8 = onnx_clip_text.with_text_encoder(clip, "onnx-int8", device="cpu")
+    assert int8.text_precision == "int8" and onnx_clip_text.with_text_encoder(clip, "onnx").text_precision == "fp32"
+    cosine = (int8.encode_texts(TEXTS) * full_length(clip)).sum(axis=1)
+    assert cosine.min() > 0.99
+    monkeypatch.setattr(onnx_clip_text, "cpu_runs_int8_fast", lambda: False)
+    with pytest.raises(IncompatibleArtifact, match="VNNI|avx512_vnni"):
+        onnx_clip_text.with_text_encoder(clip, "onnx-int8", device="cpu")

@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.atomic import write_json_atomic
-from evdsearch.engine.onnx_clip_text import META_FILE, TEXT_FILE, OnnxClipText  # noqa: F401  (re-exported)
+from evdsearch.engine.onnx_clip_text import (  # noqa: F401  (re-exported)
+    META_FILE,
+    TEXT_FILE,
+    TEXT_INT8_FILE,
+    OnnxClipText,
+)
 
 OPSET = 17
 
@@ -52,12 +57,14 @@ def _export_ready(model: Any) -> Any:
 
 
 def export_clip_text(clip_model: str, out: str | Path, opset: int = OPSET, pretrained: str | None = None,
-                     true_length: bool | None = None) -> Path:
+                     true_length: bool | None = None, int8: bool = True) -> Path:
     """Write OUT/clip_text.onnx (input `tokens` int64 (B, L), output `embedding`) + clip_text.json.
 
     When true-length encoding is exact for the tower (`can_trim`), L is a dynamic axis (1..context) and
     the engine feeds each batch's longest real length; otherwise the graph takes the full context.
     `true_length=False` forces the full-context graph (what exports made before this option were).
+    `int8` also writes clip_text.int8.onnx (int8 weights, dynamic activation quantisation) for
+    `serve --text-encoder onnx-int8`.
     """
     import torch
 
@@ -88,9 +95,23 @@ def export_clip_text(clip_model: str, out: str | Path, opset: int = OPSET, pretr
                           input_names=["tokens"], output_names=["embedding"],
                           dynamic_axes={"tokens": {0: "batch", 1: "length"} if trim else {0: "batch"},
                                         "embedding": {0: "batch"}})
-    write_json_atomic(out / META_FILE, {"clip": clip.identity.__dict__,
+    if int8:
+        quantize_text_tower(out / TEXT_FILE, out / TEXT_INT8_FILE)
+    write_json_atomic(out / META_FILE, {"clip": clip.identity.__dict__, "int8": int8,
                                         "context_length": int(clip.model.context_length),
                                         "dynamic_length": trim, "opset": opset})
+    return out
+
+
+def quantize_text_tower(source: Path, out: Path) -> Path:
+    """int8 weights for the MatMul / Gemm layers (onnxruntime dynamic quantisation), written atomically."""
+    import os
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    os.replace(tmp, out)
     return out
 
 
