@@ -51,15 +51,19 @@ def variant_encoder(name: str, clip: Any, export: Path) -> Any:
     return _Encoder(clip, onnx.encode_texts)
 
 
-def ms_per_query(encoder: Any, repeats: int) -> float:
-    """Median milliseconds of one single-query encode (the serving shape), over the speed queries."""
-    times = []
+def ms_per_query(encoders: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Median milliseconds of one single-query encode (the serving shape) per encoder, over the speed queries;
+    encoders take turns query by query, so a slow minute on a shared machine hits each alike."""
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    for encoder in encoders.values():  # warm-up: first calls allocate
+        encoder.encode_texts([SPEED_QUERIES[0]])
     for _ in range(repeats):
         for text in SPEED_QUERIES:
-            start = time.perf_counter()
-            encoder.encode_texts([text])
-            times.append((time.perf_counter() - start) * 1000.0)
-    return float(np.median(times))
+            for name, encoder in encoders.items():
+                start = time.perf_counter()
+                encoder.encode_texts([text])
+                times[name].append((time.perf_counter() - start) * 1000.0)
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,11 +74,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clip = load_clip(args.model, device="cpu")
     export = Path(args.work) / "onnx"
     export_clip_text(args.model, export)
-    speed_clip = None
+    speed_clip, speed_export = None, export
     if args.speed_model:  # speed on the serving model (e.g. ViT-B-32); recall on the trained one
         speed_clip = load_clip(args.speed_model, args.speed_pretrained, device="cpu")
-        speed_export = Path(args.work) / "speed-onnx"
-        export_clip_text(args.speed_model, speed_export, pretrained=args.speed_pretrained)
+        speed_export = Path(args.speed_onnx or Path(args.work) / "speed-onnx")
+        if not args.speed_onnx:
+            export_clip_text(args.speed_model, speed_export, pretrained=args.speed_pretrained)
     rows = []
     for name in VARIANTS:
         encoder = variant_encoder(name, clip, export)
@@ -82,12 +87,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cfg = retrieval.RetrievalConfig(model=args.model, data=args.data, modes=("original", "fused"), kb=args.kb,
                                         device="cpu", cache_dir=str(Path(args.work) / "image-cache"))
         result = retrieval.run_retrieval(cfg)
-        speed_encoder = variant_encoder(name, speed_clip, speed_export) if speed_clip is not None else encoder
         row = {"variant": name, "n_captions": result["n_captions"],
-               "recall": {mode: result["modes"][mode]["t2i"] for mode in result["modes"]},
-               "ms_per_query": ms_per_query(speed_encoder, args.repeats)}
+               "recall": {mode: result["modes"][mode]["t2i"] for mode in result["modes"]}}
         rows.append(row)
         print(json.dumps(row), flush=True)
+    speed = ms_per_query({name: variant_encoder(name, speed_clip or clip, speed_export if speed_clip else export)
+                          for name in VARIANTS}, args.repeats)
+    for row in rows:
+        row["ms_per_query"] = speed[row["variant"]]
     reference = rows[0]["recall"]
     for row in rows:
         row["max_abs_recall_diff"] = max(abs(row["recall"][m][k] - reference[m][k]) for m in reference
@@ -127,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kb", required=True, help="knowledge base for the fused mode")
     p.add_argument("--speed-model", help="CLIP whose single-query encode time is measured (default --model)")
     p.add_argument("--speed-pretrained", help="weights file for --speed-model")
+    p.add_argument("--speed-onnx", help="an existing text export of --speed-model (default: export one)")
     p.add_argument("--repeats", type=int, default=5, help="timed passes over the speed queries per variant")
     p.add_argument("--work", default="runs/bench/text-encoders-work", help="exports and image cache")
     p.add_argument("--machine", default="2-core CPU dev box", help="label for the table")
