@@ -28,8 +28,10 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
 
 def speed_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The EngineConfig fields those options set, checked."""
+    from evdsearch.engine.batcher import check_batch_config
     from evdsearch.errors import InvalidInput
 
+    check_batch_config(BatchConfig(window_ms=args.batch_window_ms, max_batch=args.max_batch))  # before loading
     if args.threads < 0:
         raise InvalidInput(f"--threads must be 0 or positive, got {args.threads}")
     if args.embedding_cache < 0:

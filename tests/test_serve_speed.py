@@ -216,3 +216,15 @@ def test_thread_budget_sizes_torch_faiss_and_onnxruntime() -> None:
         threads.apply_thread_budget(0)
         torch.set_num_threads(before)
         faiss.omp_set_num_threads(before)
+
+
+def test_serve_refuses_bad_speed_flags_before_loading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from evdsearch.cli import main
+
+    argv = ["serve", "--index", str(tmp_path / "missing")]
+    for flags, message in ((["--max-batch", "0"], "--max-batch must be in 1..256"),
+                           (["--batch-window-ms", "-1"], "--batch-window-ms must be 0 or more"),
+                           (["--threads", "-1"], "--threads must be 0 or positive"),
+                           (["--embedding-cache", "-5"], "--embedding-cache must be 0 or positive")):
+        assert main([*argv, *flags]) == 2
+        assert message in capsys.readouterr().err
