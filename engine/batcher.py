@@ -45,6 +45,7 @@ class BatchStats:
     batches: int = 0  # engine calls made
     requests: int = 0  # requests answered through them
     largest: int = 0  # most requests in one call
+    cached: int = 0  # requests answered from the engine's caches without joining a batch
 
 
 def check_batch_config(config: BatchConfig) -> BatchConfig:
@@ -70,7 +71,15 @@ class MicroBatcher:
         self._thread.start()
 
     def search(self, req: SearchRequest, deadline: float | None = None) -> SearchResponse:
-        """The engine's answer to `req`, or the error it raised for `req` alone."""
+        """The engine's answer to `req`, or the error it raised for `req` alone.
+
+        A request the engine can answer from its caches (no encode) skips the queue: batching would
+        only make it wait behind other requests' encodes.
+        """
+        cached = getattr(self.engine, "cached_text_query", None)
+        if cached is not None and cached(req):
+            self.stats.cached += 1
+            return self.engine.search(req, deadline=deadline)
         pending = _Pending(req, deadline)
         self._queue.put(pending)
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic()) + 1.0

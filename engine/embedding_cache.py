@@ -67,6 +67,12 @@ class CachedTextEncoder:
                     self._entries.popitem(last=False)
         return np.stack([found[text] for text in texts]).astype(np.float32, copy=False)
 
+    def contains(self, text: str) -> bool:
+        """Whether `text` would be answered from the cache now (not counted as a hit)."""
+        key = (f"{self._clip.identity.fingerprint}:{getattr(self._clip, 'text_precision', 'fp32')}", text)
+        with self._lock:
+            return self.capacity > 0 and key in self._entries
+
     def _encode(self, texts: list[str]) -> np.ndarray:
         if self._encode_lock is None:
             return self._clip.encode_texts(texts)

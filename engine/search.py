@@ -119,6 +119,19 @@ class SearchEngine:
         return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms)
                                if query.explain else None) for i, query in enumerate(queries)]
 
+    def cached_text_query(self, req: SearchRequest) -> bool:
+        """True when a text request's rewrite and vectors are all cached: it costs microseconds, so the
+        batcher answers it at once instead of making it wait behind a batch of encodes."""
+        if not isinstance(req.text, str) or req.image_bytes is not None or req.embedding is not None:
+            return False
+        text = req.text.strip()
+        if not self.encoder.contains(text):
+            return False
+        if req.mode == "original" and not req.explain:
+            return True
+        rewrite = self.rewriter.cache.peek(text)
+        return rewrite is not None and self.encoder.contains(rewrite.rewritten)
+
     def _rewrite_stage(self, queries: list[Query]) -> list[RewriteResult | None]:
         """Rewrites for the text queries whose mode or explanation needs q'; the others keep q' = q.
 

@@ -228,3 +228,23 @@ def test_serve_refuses_bad_speed_flags_before_loading(tmp_path: Path, capsys: py
                            (["--embedding-cache", "-5"], "--embedding-cache must be 0 or positive")):
         assert main([*argv, *flags]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_cached_queries_skip_the_batch_queue(parts: tuple[Path, Path]) -> None:
+    with open_engine(*parts) as engine:
+        gated = GatedEngine(engine)
+        gated.cached_text_query = engine.cached_text_query
+        batcher = MicroBatcher(gated, BatchConfig(window_ms=1, max_batch=8))
+        assert not engine.cached_text_query(SearchRequest(text=QUERY, k=2))
+        engine.search(SearchRequest(text=QUERY, k=2))  # fills the rewrite and embedding caches
+        assert engine.cached_text_query(SearchRequest(text=QUERY, k=2))
+        assert engine.cached_text_query(SearchRequest(text=f" {QUERY} ", k=2, mode="original"))
+        threads, blocked = run_concurrently(batcher, [SearchRequest(text="a zebra", k=2)])  # holds the batch thread
+        started = time.monotonic()
+        answer = batcher.search(SearchRequest(text=QUERY, k=2))  # answered although the gate is shut
+        assert len(answer.hits) == 2 and time.monotonic() - started < 5 and batcher.stats.cached == 1
+        gated.gate.set()
+        for thread in threads:
+            thread.join(10)
+        batcher.close()
+        assert len(blocked[0].hits) == 2
