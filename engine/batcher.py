@@ -88,8 +88,17 @@ class MicroBatcher:
         except FutureTimeout as err:  # a batch ahead of it ran long past this request's deadline
             raise DeadlineExceeded("deadline exceeded while waiting for a batch") from err
 
-    def close(self) -> None:
-        """Answer what is queued, then stop the thread."""
+    def close(self, answer_queued: bool = True) -> None:
+        """Stop the thread after answering what is queued, or (`answer_queued=False`, on server shutdown,
+        when gRPC has cancelled the waiting calls) after failing it: nobody waits for those answers."""
+        if not answer_queued:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item.future.set_exception(DeadlineExceeded("the server stopped before the request ran"))
         self._queue.put(None)
         self._thread.join()
 

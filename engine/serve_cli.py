@@ -106,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
                           text_encoder=args.text_encoder, text_onnx=args.text_onnx, **description_settings(args),
                           **speed_settings(args))
     engine = SearchEngine.open(config)
+    batcher = make_batcher(engine, args)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
-                           max_message_bytes=int(args.max_message_mb * 1024 * 1024),
-                           batcher=make_batcher(engine, args))
+                           max_message_bytes=int(args.max_message_mb * 1024 * 1024), batcher=batcher)
     running.start()
     info = engine.info()
     target = f"localhost:{running.port}" if args.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") \
@@ -122,5 +122,7 @@ def run(args: argparse.Namespace) -> int:
     signum = _wait_for_signal()
     print(f"evdsearch: {signal.Signals(signum).name} received, draining for up to {args.grace:g} s", flush=True)
     running.stop(args.grace)
+    if batcher is not None:  # calls still queued were cancelled by the stop: fail them, do not encode them
+        batcher.close(answer_queued=False)
     print("evdsearch: server stopped", flush=True)
     return 0

@@ -248,3 +248,19 @@ def test_cached_queries_skip_the_batch_queue(parts: tuple[Path, Path]) -> None:
             thread.join(10)
         batcher.close()
         assert len(blocked[0].hits) == 2
+
+
+def test_closing_on_shutdown_fails_queued_requests_instead_of_running_them(parts: tuple[Path, Path]) -> None:
+    with open_engine(*parts) as engine:
+        gated = GatedEngine(engine)
+        batcher = MicroBatcher(gated, BatchConfig(window_ms=1, max_batch=1))
+        threads, results = run_concurrently(batcher, [SearchRequest(text=f"{QUERY} {i}", k=2) for i in range(3)])
+        closer = threading.Thread(target=batcher.close, kwargs={"answer_queued": False})
+        closer.start()
+        time.sleep(0.2)
+        gated.gate.set()
+        closer.join(10)
+        for thread in threads:
+            thread.join(10)
+        assert len(results[0].hits) == 2  # the batch already running finishes
+        assert all(isinstance(r, DeadlineExceeded) for r in results[1:]) and gated.batches == [1]
