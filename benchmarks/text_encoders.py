@@ -66,20 +66,28 @@ def ms_per_query(encoders: dict[str, Any], repeats: int) -> dict[str, float]:
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
+def export_text_tower(model: str, out: Path, pretrained: str | None = None) -> None:
+    """`evdsearch train export-onnx --clip ...` (the public verb: benchmarks do not import training)."""
+    from evdsearch.cli import main as cli
+    from evdsearch.errors import UserError
+
+    argv = ["train", "export-onnx", "--clip", model, "--clip-out", str(out)]
+    if cli(argv + (["--clip-pretrained", pretrained] if pretrained else [])) != 0:
+        raise UserError(f"exporting the text tower of {model} failed")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import evdsearch.evaluation.retrieval as retrieval
     from evdsearch.clip_models import load_clip
-    from evdsearch.training.export.clip_text import export_clip_text
-
     clip = load_clip(args.model, device="cpu")
     export = Path(args.work) / "onnx"
-    export_clip_text(args.model, export)
+    export_text_tower(args.model, export)
     speed_clip, speed_export = None, export
     if args.speed_model:  # speed on the serving model (e.g. ViT-B-32); recall on the trained one
         speed_clip = load_clip(args.speed_model, args.speed_pretrained, device="cpu")
         speed_export = Path(args.speed_onnx or Path(args.work) / "speed-onnx")
         if not args.speed_onnx:
-            export_clip_text(args.speed_model, speed_export, pretrained=args.speed_pretrained)
+            export_text_tower(args.speed_model, speed_export, args.speed_pretrained)
     rows = []
     for name in VARIANTS:
         encoder = variant_encoder(name, clip, export)
@@ -110,7 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     modes = list(result["rows"][0]["recall"])
     ks = list(result["rows"][0]["recall"][modes[0]])
-    header = ["text encoder", *[f"{m} {k}" for m in modes for k in ks], "max |ΔR| vs 77", "same to 4 dp",
+    header = ["text encoder", *[f"{m} {k}" for m in modes for k in ks], "max ΔR vs 77-token", "same to 4 dp",
               "R@1 loss (points)", "ms / query"]
     lines = [f"### Text encoders: recall on {Path(result['data']).name} ({result['rows'][0]['n_captions']} "
              f"captions, model {Path(result['model']).name}), speed of one query on "
