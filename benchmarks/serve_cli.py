@@ -255,8 +255,8 @@ def outside_encoder(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _comparison_table(comparison: list[dict[str, Any]]) -> Table:
-    def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}x"
+    def ratio(value: float | None) -> str:  # None: the peer completed nothing; NaN: one side has no latency
+        return "-" if value is None or value != value else f"{value:.2f}x"
 
     many = len({(c.get("server"), c.get("workload")) for c in comparison}) > 1
     lead = ["server", "workload"] if many else []
