@@ -24,6 +24,18 @@ def register(tree: Any) -> None:
     p.add_argument("--queries", help="file with one query a line (default: a built-in mix of entity queries)")
     p.add_argument("--k", type=int, default=10, help="hits per query (default 10)")
     p.add_argument("--no-explain", action="store_true", help="do not ask for explanations (no stage breakdown)")
+    p.add_argument("--explain-modes", metavar="MODES",
+                   help="ask for explanations (stage timings) only in these modes (default: every mode); an "
+                        "explanation makes original mode compute q', which it otherwise skips")
+    p.add_argument("--workloads", default="cycle", metavar="W[,W]",
+                   help="query streams, cells interleaved: cycle (the queries in turn; default), cold (every text "
+                        "unique: no cache hits), warm (a Zipf-distributed log of the queries)")
+    p.add_argument("--zipf-exponent", type=float, default=1.1, help="warm workload: P(r-th query) ~ 1/r^s (1.1)")
+    p.add_argument("--also", action="append", default=[], metavar="LABEL=HOST:PORT",
+                   help="another evdsearch server loaded alongside --server, e.g. the same index with "
+                        "--batch-window-ms 0 (repeatable)")
+    p.add_argument("--label", default=OURS, help=f"name of --server in the tables (default {OURS})")
+    p.add_argument("--machine", default="", help="what ran the benchmark, for the plot's title (e.g. 2-core CPU box)")
     p.add_argument("--unique-queries", action="store_true",
                    help="append a running number to every query so the server's rewrite cache never hits")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
@@ -65,19 +77,46 @@ def _clip_back_target(args: argparse.Namespace, address: str) -> tuple[Any, dict
     return Target(PEER, make, ["original"]), server_info(address)
 
 
-def _grpc_target(args: argparse.Namespace, modes: list[str]) -> tuple[Any, dict[str, Any]]:
-    """(Target, Info RPC) for the evdsearch server at --server."""
+def _grpc_target(args: argparse.Namespace, modes: list[str], address: str | None = None,
+                 label: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """(Target, Info RPC) for the evdsearch server at `address` (default --server)."""
     from evdsearch.benchmarks import serve_load
     from evdsearch.client.channel import security_from_args
 
+    address = address or args.server
     security = security_from_args(args)
-    serve_load.wait_for_grpc(args.server, timeout_s=args.timeout, security=security)
+    serve_load.wait_for_grpc(address, timeout_s=args.timeout, security=security)
+    explained = set(modes) if args.explain_modes is None else {m.strip() for m in args.explain_modes.split(",")}
 
     def make_grpc(mode: str) -> Any:
-        return serve_load.grpc_caller(args.server, mode, k=args.k, explain=not args.no_explain,
+        return serve_load.grpc_caller(address, mode, k=args.k, explain=not args.no_explain and mode in explained,
                                       timeout_s=args.timeout, channels=args.channels, security=security)
 
-    return serve_load.Target(OURS, make_grpc, modes), grpc_info(args.server, args.timeout, security)
+    return serve_load.Target(label or args.label, make_grpc, modes), grpc_info(address, args.timeout, security)
+
+
+def entity_share(address: str, queries: list[str], timeout_s: float, security: Any = None) -> float:
+    """Share of the queries in which the server's rewriter finds a knowledge-base entity (Rewrite RPC)."""
+    from evdsearch.client.channel import open_channel
+    from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+    from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
+
+    with open_channel(address, security) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        found = sum(bool(stub.Rewrite(pb.RewriteRequest(text=q), timeout=timeout_s).entities) for q in queries)
+    return found / len(queries) if queries else 0.0
+
+
+def _labelled_servers(specs: list[str]) -> list[tuple[str, str]]:
+    from evdsearch.errors import InvalidInput
+
+    out = []
+    for spec in specs:
+        label, sep, address = spec.partition("=")
+        if not sep or not label or not address:
+            raise InvalidInput(f"--also takes LABEL=HOST:PORT, got {spec!r}")
+        out.append((label, address))
+    return out
 
 
 def grpc_info(address: str, timeout_s: float, security: Any = None) -> dict[str, Any]:
@@ -114,35 +153,55 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     if args.protocol == "grpc" and (not modes or set(modes) - {"fused", "original", "rewritten"}):
         raise InvalidInput(f"--mode takes fused, original, rewritten (comma-separated), got {args.mode!r}")
     levels, queries = _levels(args.concurrency), serve_load.read_queries(args.queries)
+    workloads = serve_load.make_workloads([w.strip() for w in args.workloads.split(",") if w.strip()], queries,
+                                          args.zipf_exponent)
+    also = _labelled_servers(args.also)
+    for _, address in also:
+        serve_load.check_target(address, args.allow_remote)
     target, info = _clip_back_target(args, args.server) if args.protocol == "clip-back" else _grpc_target(args, modes)
     targets = [target]
+    also_info = {}
+    for label, address in also:
+        extra, also_info[label] = _grpc_target(args, modes, address, label)
+        targets.append(extra)
     if args.peer:
         peer, peer_info = _clip_back_target(args, args.peer)
         targets.append(peer)
     rows = serve_load.run_serve_benchmark(targets, levels, args.duration, queries, args.warmup,
-                                          args.unique_queries, args.rounds, log)
+                                          args.unique_queries, args.rounds, log,
+                                          workloads if args.workloads != "cycle" else None)
     config = {"server": args.server, "protocol": args.protocol, "peer": args.peer, "modes": list(target.modes),
               "concurrency": levels, "rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
               "k": args.k, "explain": not args.no_explain, "unique_queries": args.unique_queries,
-              "queries": len(queries), "channels": args.channels}
+              "queries": len(queries), "channels": args.channels, "workloads": [w.name for w in workloads],
+              "zipf_exponent": args.zipf_exponent, "also": dict((label, a) for label, a in also),
+              "explain_modes": args.explain_modes, "machine": args.machine}
+    if args.protocol == "grpc":
+        from evdsearch.client.channel import security_from_args
+
+        config["entity_query_share"] = entity_share(args.server, queries, args.timeout, security_from_args(args))
     result = {"benchmark": "serve", "config": config, "server_info": info, "results": rows}
+    if also_info:
+        result["also_info"] = also_info
     if args.peer:
         from evdsearch.benchmarks.serve_compare import compare
 
         result["peer_info"] = peer_info
-        result["comparison"] = compare(rows, OURS, PEER)
+        result["comparison"] = compare(rows, [t.name for t in targets[:-1]], PEER)
     return result
 
 
 def _cell_columns(result: dict[str, Any]) -> tuple[list[str], Any]:
     """Leading columns naming a row's cell: server (when a peer ran), mode, concurrency, round (when > 1)."""
     cfg = result["config"]
-    with_server, with_round = bool(cfg.get("peer")), cfg.get("rounds", 1) > 1
-    header = [*(["server"] if with_server else []), "mode", "concurrency", *(["round"] if with_round else [])]
+    with_server = bool(cfg.get("peer") or cfg.get("also"))
+    with_round, with_load = cfg.get("rounds", 1) > 1, len(cfg.get("workloads", [])) > 1
+    header = [*(["server"] if with_server else []), *(["workload"] if with_load else []), "mode", "concurrency",
+              *(["round"] if with_round else [])]
 
     def cell(r: dict[str, Any]) -> list[str]:
-        return [*([r["server"]] if with_server else []), r["mode"], str(r["concurrency"]),
-                *([str(r["round"])] if with_round else [])]
+        return [*([r["server"]] if with_server else []), *([r.get("workload", "cycle")] if with_load else []),
+                r["mode"], str(r["concurrency"]), *([str(r["round"])] if with_round else [])]
 
     return header, cell
 
@@ -152,7 +211,9 @@ def tables(result: dict[str, Any]) -> list[Table]:
     target = cfg["server"] + (f" vs {PEER} at {cfg['peer']}" if cfg.get("peer") else "")
     title = (f"Serving ({cfg['protocol']} at {target}): {cfg['duration_s']:g} s per cell, k={cfg['k']}, "
              f"{cfg['queries']} distinct queries" + (", unique texts" if cfg["unique_queries"] else "")
-             + (f", {cfg['rounds']} interleaved rounds" if cfg.get("rounds", 1) > 1 else ""))
+             + (f", {cfg['rounds']} interleaved rounds" if cfg.get("rounds", 1) > 1 else "")
+             + (f", {cfg['entity_query_share']:.0%} of queries name a KB entity" if "entity_query_share" in cfg
+                else ""))
     header, cell = _cell_columns(result)
     main = Table(title, [*header, "requests", "errors", "QPS", "p50 ms", "p95 ms", "p99 ms", "mean ms"],
                  [[*cell(r), str(r["requests"]), _errors(r), fmt(r["qps"]),
@@ -161,6 +222,14 @@ def tables(result: dict[str, Any]) -> list[Table]:
     out = [main]
     if "comparison" in result:
         out.append(_comparison_table(result["comparison"]))
+    outside = outside_encoder(result["results"])
+    if outside:
+        out.append(Table("Server time outside the text encoder (fused mode, medians over rounds)",
+                         ["server", "workload", "concurrency", "encode ms", "other stages ms", "outside encoder"],
+                         [[o["server"], o["workload"], str(o["concurrency"]), fmt(o["encode_ms"], 2),
+                           fmt(o["other_ms"], 2), f"{o['outside_share']:.1%}"] for o in outside],
+                         note="other stages: rewrite + search + hydrate of the request's (batch's) server time; "
+                              "encode is one encoder call for q and q' together."))
     timed = [r for r in result["results"] if r["stages_ms"]]
     stages = [s for s in STAGES if any(s in r["stages_ms"] for r in timed)]
     extra = sorted({s for r in timed for s in r["stages_ms"]} - set(STAGES))
@@ -177,16 +246,36 @@ def tables(result: dict[str, Any]) -> list[Table]:
     return out
 
 
-def _comparison_table(comparison: list[dict[str, Any]]) -> Table:
-    def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}x"
+def outside_encoder(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (server, workload, concurrency) of fused rows with stage timings: encode ms, the other stages' ms and
+    their share of the server time (medians over rounds)."""
+    from statistics import median
 
-    rows = [[c["mode"], str(c["concurrency"]), fmt(c["qps"]), fmt(c["peer_qps"]), ratio(c["qps_ratio"]),
+    grouped: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    for r in rows:
+        if r["mode"] == "fused" and "encode" in r["stages_ms"]:
+            grouped.setdefault((r["server"], r.get("workload", "cycle"), r["concurrency"]), []).append(r["stages_ms"])
+    out = []
+    for (server, workload, level), stages in grouped.items():
+        encode = median(s["encode"] for s in stages)
+        other = median(sum(v for k, v in s.items() if k != "encode") for s in stages)
+        out.append({"server": server, "workload": workload, "concurrency": level, "encode_ms": encode,
+                    "other_ms": other, "outside_share": other / (encode + other) if encode + other else 0.0})
+    return out
+
+
+def _comparison_table(comparison: list[dict[str, Any]]) -> Table:
+    def ratio(value: float | None) -> str:  # None: the peer completed nothing; NaN: one side has no latency
+        return "-" if value is None or value != value else f"{value:.2f}x"
+
+    many = len({(c.get("server"), c.get("workload")) for c in comparison}) > 1
+    lead = ["server", "workload"] if many else []
+    rows = [[*([c["server"], c["workload"]] if many else []), c["mode"], str(c["concurrency"]), fmt(c["qps"]), fmt(c["peer_qps"]), ratio(c["qps_ratio"]),
              fmt(c["p50_ms"]), fmt(c["peer_p50_ms"]), ratio(c["p50_ratio"]), fmt(c["p99_ms"]),
              fmt(c["peer_p99_ms"]), ratio(c["p99_ratio"]), f"{c['errors']} / {c['peer_errors']}"]
             for c in comparison]
     return Table(f"{OURS} vs {PEER} (medians over rounds; QPS ratio > 1 and latency ratio < 1: {OURS} ahead)",
-                 ["mode", "concurrency", f"{OURS} QPS", f"{PEER} QPS", "QPS ratio", f"{OURS} p50 ms",
+                 [*lead, "mode", "concurrency", f"{OURS} QPS", f"{PEER} QPS", "QPS ratio", f"{OURS} p50 ms",
                   f"{PEER} p50 ms", "p50 ratio", f"{OURS} p99 ms", f"{PEER} p99 ms", "p99 ratio", "errors"], rows,
                  note=f"{PEER} has no rewriting: every {OURS} mode is compared with its plain-query search.")
 
@@ -206,10 +295,12 @@ def plot(result: dict[str, Any]) -> Any:
     fig, axes = new_figure(ncols=3 if has_stages else 2, width=5.0)
     qps_ax, lat_ax = axes[:2]
     medians = cells(rows)
-    for server, mode in dict.fromkeys((server, mode) for server, mode, _ in medians):
-        mine = sorted((level, m) for (s, md, level), m in medians.items() if (s, md) == (server, mode))
+    cfg = result["config"]
+    for server, load, mode in dict.fromkeys((server, load, mode) for server, load, mode, _ in medians):
+        mine = sorted((level, m) for (s, w, md, level), m in medians.items() if (s, w, md) == (server, load, mode))
         levels = [level for level, _ in mine]
-        label = f"{server} {mode}" if result["config"].get("peer") else mode
+        label = " ".join([*([server] if cfg.get("peer") or cfg.get("also") else []),
+                          *([load] if len(cfg.get("workloads", [])) > 1 else []), mode])
         (line,) = qps_ax.plot(levels, [m["qps"] for _, m in mine], "-o", label=label)
         lat_ax.plot(levels, [m["p50_ms"] for _, m in mine], "-o", color=line.get_color(), label=f"{label} p50")
         lat_ax.plot(levels, [m["p99_ms"] for _, m in mine], "--^", color=line.get_color(), label=f"{label} p99")
@@ -223,6 +314,8 @@ def plot(result: dict[str, Any]) -> Any:
     lat_ax.set_title("latency")
     if has_stages:
         _stage_bars(axes[2], [r for r in rows if r["stages_ms"] and r.get("round", 1) == 1])
+    if cfg.get("machine"):
+        fig.suptitle(cfg["machine"], fontsize=9)
     return fig
 
 
@@ -234,7 +327,9 @@ def _stage_bars(stage_ax: Any, rows: list[dict[str, Any]]) -> None:
     seen = {s for r in bars for s in r["stages_ms"]}
     for stage in [s for s in STAGES if s in seen] + sorted(seen - set(STAGES)):
         values = [r["stages_ms"].get(stage, 0.0) for r in bars]
-        stage_ax.bar([r["mode"] for r in bars], values, bottom=bottom, label=stage)
+        names = [f"{r['server']}\n{r.get('workload', 'cycle')}\n{r['mode']}" for r in bars]
+        stage_ax.bar(names if len(set(names)) > len({r["mode"] for r in bars}) else [r["mode"] for r in bars],
+                     values, bottom=bottom, label=stage)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     stage_ax.set_title(f"server stages at concurrency {lowest}")
     stage_ax.set_ylabel("mean ms")

@@ -7,11 +7,12 @@ from statistics import median
 from typing import Any
 
 
-def cells(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, float]]:
-    """(server, mode, concurrency) -> median QPS / p50 / p99 over rounds, and the errors of all rounds."""
-    grouped: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+def cells(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str, int], dict[str, float]]:
+    """(server, workload, mode, concurrency) -> median QPS / p50 / p99 over rounds, and the errors of all rounds."""
+    grouped: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
     for row in rows:
-        grouped.setdefault((row["server"], row["mode"], row["concurrency"]), []).append(row)
+        key = (row["server"], row.get("workload", "cycle"), row["mode"], row["concurrency"])
+        grouped.setdefault(key, []).append(row)
     return {key: {"qps": median(r["qps"] for r in group),
                   "p50_ms": median(r["latency_ms"]["p50"] for r in group),
                   "p99_ms": median(r["latency_ms"]["p99"] for r in group),
@@ -23,16 +24,19 @@ def _ratio(mine: float, theirs: float) -> float | None:
     return mine / theirs if theirs else None
 
 
-def compare(rows: Sequence[dict[str, Any]], ours: str, peer: str, peer_mode: str = "original") -> list[dict[str, Any]]:
-    """One row per (our mode, concurrency) the peer was measured at: both sides' medians and ours / peer
-    ratios (QPS ratio > 1 and latency ratio < 1 mean evdsearch is ahead)."""
+def compare(rows: Sequence[dict[str, Any]], ours: str | Sequence[str], peer: str,
+            peer_mode: str = "original") -> list[dict[str, Any]]:
+    """One row per (our server, workload, mode, concurrency) the peer was measured at (same workload): both
+    sides' medians and ours / peer ratios (QPS ratio > 1 and latency ratio < 1 mean evdsearch is ahead)."""
+    names = [ours] if isinstance(ours, str) else list(ours)
     table = cells(rows)
     out = []
-    for (server, mode, level), mine in table.items():
-        theirs = table.get((peer, peer_mode, level))
-        if server != ours or theirs is None:
+    for (server, workload, mode, level), mine in table.items():
+        theirs = table.get((peer, workload, peer_mode, level))
+        if server not in names or theirs is None:
             continue
-        out.append({"mode": mode, "concurrency": level, "rounds": mine["rounds"],
+        out.append({"server": server, "workload": workload, "mode": mode, "concurrency": level,
+                    "rounds": mine["rounds"],
                     "qps": mine["qps"], "peer_qps": theirs["qps"], "qps_ratio": _ratio(mine["qps"], theirs["qps"]),
                     "p50_ms": mine["p50_ms"], "peer_p50_ms": theirs["p50_ms"],
                     "p50_ratio": _ratio(mine["p50_ms"], theirs["p50_ms"]),

@@ -237,6 +237,37 @@ def unique_texts(call: Call) -> Call:
     return lambda text: call(f"{text} {next(counter)}")
 
 
+WORKLOADS = ("cycle", "cold", "warm")  # the query streams a cell can be measured with; see make_workloads
+
+
+@dataclass
+class Workload:
+    """One query stream: `queries` sent in order (cycled), with a running number appended when `unique`."""
+
+    name: str  # cycle: the queries in turn; cold: every text unique (no cache can hit); warm: a Zipf query log
+    queries: Sequence[str]
+    unique: bool = False
+
+
+def zipf_log(queries: Sequence[str], size: int = 4096, exponent: float = 1.1, seed: int = 0) -> list[str]:
+    """A query log where the r-th query (in the given order) is asked with probability ~ 1 / r**exponent,
+    as search logs are: a few head queries repeat often, the tail is rare. Seeded, so runs agree."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, len(queries) + 1, dtype=np.float64) ** exponent
+    picks = rng.choice(len(queries), size=size, p=weights / weights.sum())
+    return [queries[i] for i in picks]
+
+
+def make_workloads(names: Sequence[str], queries: Sequence[str], zipf_exponent: float = 1.1) -> list[Workload]:
+    """Workloads by name (see WORKLOADS)."""
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown or not names:
+        raise InvalidInput(f"--workloads takes {', '.join(WORKLOADS)} (comma-separated), got {', '.join(names)!r}")
+    made = {"cycle": Workload("cycle", list(queries)), "cold": Workload("cold", list(queries), unique=True),
+            "warm": Workload("warm", zipf_log(queries, exponent=zipf_exponent))}
+    return [made[n] for n in names]
+
+
 @dataclass
 class Target:
     """One server under load: `make_call(mode)` gives a fresh (call, close) per measured cell."""
@@ -248,27 +279,34 @@ class Target:
 
 def run_serve_benchmark(targets: Sequence[Target], concurrency: Sequence[int], duration_s: float,
                         queries: Sequence[str], warmup_s: float = 1.0, unique: bool = False, rounds: int = 1,
-                        log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every (target, mode, concurrency) cell, `rounds` times. Cells are interleaved (round by round, level by
-    level, target by target) so that a slow minute on a shared machine hits every server alike; rows come back
-    sorted by target, mode, concurrency and round."""
+                        log: Callable[[str], None] = print,
+                        workloads: Sequence[Workload] | None = None) -> list[dict[str, Any]]:
+    """Every (target, workload, mode, concurrency) cell, `rounds` times. Cells are interleaved (round by round,
+    level by level, workload by workload, target by target) so that a slow minute on a shared machine hits every
+    server alike; rows come back sorted by target, workload, mode, concurrency and round. Without `workloads`,
+    one stream of `queries` (unique texts when `unique`)."""
+    workloads = list(workloads or [Workload("cold" if unique else "cycle", list(queries), unique)])
     rows = []
     for round_no in range(1, rounds + 1):
         for level in concurrency:
-            for target in targets:
-                for mode in target.modes:
-                    call, close = target.make_call(mode)
-                    try:
-                        samples, seconds = run_closed_loop(unique_texts(call) if unique else call, queries, level,
-                                                           duration_s, warmup_s)
-                    finally:
-                        close()
-                    row = {"server": target.name, "mode": mode, "concurrency": level, "round": round_no,
-                           **summarize(samples, seconds)}
-                    rows.append(row)
-                    lat = row["latency_ms"]
-                    log(f"{target.name} {mode} x{level} (round {round_no}): {row['qps']:.1f} QPS, "
-                        f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, {row['errors']} errors")
+            for workload in workloads:
+                for target in targets:
+                    for mode in target.modes:
+                        call, close = target.make_call(mode)
+                        try:
+                            samples, seconds = run_closed_loop(unique_texts(call) if workload.unique else call,
+                                                               workload.queries, level, duration_s, warmup_s)
+                        finally:
+                            close()
+                        row = {"server": target.name, "workload": workload.name, "mode": mode, "concurrency": level,
+                               "round": round_no, **summarize(samples, seconds)}
+                        rows.append(row)
+                        lat = row["latency_ms"]
+                        named = f" {workload.name}" if len(workloads) > 1 else ""
+                        log(f"{target.name}{named} {mode} x{level} (round {round_no}): {row['qps']:.1f} QPS, "
+                            f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, {row['errors']} errors")
     order = {t.name: (i, {m: j for j, m in enumerate(t.modes)}) for i, t in enumerate(targets)}
-    return sorted(rows, key=lambda r: (order[r["server"]][0], order[r["server"]][1][r["mode"]],
-                                       concurrency.index(r["concurrency"]), r["round"]))
+    loads = [w.name for w in workloads]
+    return sorted(rows, key=lambda r: (order[r["server"]][0], loads.index(r["workload"]),
+                                       order[r["server"]][1][r["mode"]], concurrency.index(r["concurrency"]),
+                                       r["round"]))

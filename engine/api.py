@@ -45,10 +45,12 @@ class EngineConfig:
     adaptive_alpha: bool = True  # use the KB's calibrated per-entity weights (`kb calibrate`) when it has them
     model: str | None = None  # CLIP to load instead of the one named in the index manifest
     pretrained: str | None = None  # pretrained tag / weights file for `model`
-    text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx
+    text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx | onnx-int8
     text_onnx: str | None = None  # folder of that export when it is not CKPT/onnx (e.g. CLIP from a weights file)
     backend: str | None = None  # faiss | milvus: refuse an index of another backend; None: what its manifest says
     backend_uri: str | None = None  # Milvus-backed index: address overriding the one in its manifest
+    embedding_cache_size: int = 4096  # query-text embeddings kept in an LRU cache (0 disables it)
+    threads: int = 0  # one thread budget for torch, onnxruntime and FAISS (0: leave each library's default)
 
 
 @dataclass
@@ -72,7 +74,7 @@ class Hit:
     uri: str  # where the image lives
     score: float  # the score the index ranked it by (fused in fused mode)
     original_score: float  # exact s(q)
-    rewritten_score: float  # exact s(q'); equals original_score when nothing was rewritten
+    rewritten_score: float  # exact s(q'); equals original_score when nothing was rewritten or q' was not needed
     captions: list[str] = field(default_factory=list)  # captions stored with the image
 
 
@@ -134,3 +136,7 @@ class EngineInfo:
     version: str  # evdsearch version
     generation: int = 1  # engine generation: 1 at start, +1 per successful hot reload
     loaded_at: str = ""  # when that generation was loaded (ISO 8601 UTC); set by the server
+    text_cache_hits: int = 0  # query texts answered from the embedding cache
+    text_cache_misses: int = 0  # query texts that ran the text encoder
+    text_cache_size: int = 0  # embeddings the cache holds now
+    text_cache_capacity: int = 0  # most embeddings it holds (0: off)

@@ -31,9 +31,11 @@ def open_parts(config: EngineConfig, kb: Any = None) -> tuple[Any, Any, Any, Any
     """(IndexStore, LoadedClip, KnowledgeBase | None, Rewriter); a CLIP that does not fit the index is refused."""
     from evdsearch.engine.onnx_clip_text import with_text_encoder
     from evdsearch.engine.rewriters import create_rewriter
+    from evdsearch.engine.threads import apply_thread_budget
     from evdsearch.indexer.kb import KnowledgeBase
     from evdsearch.indexer.store import IndexStore
 
+    apply_thread_budget(config.threads)  # before any session or index is made
     store = IndexStore.open(config.index_dir, device=config.device, backend=config.backend,
                             backend_uri=config.backend_uri)
     clip = load_index_clip(config, store.manifest)

@@ -47,6 +47,11 @@ class LRUCache:
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
 
+    def peek(self, key: str) -> Any:
+        """The cached value or None, without counting a hit or refreshing its place."""
+        with self._lock:
+            return self._data.get(key)
+
     def __len__(self) -> int:
         return len(self._data)
 

@@ -18,6 +18,7 @@ from evdsearch.engine.api import (
     SearchRequest,
     SearchResponse,
 )
+from evdsearch.engine.embedding_cache import CachedTextEncoder
 from evdsearch.engine.encoding import encode_queries
 from evdsearch.engine.fusion import fuse_queries
 from evdsearch.engine.hydrate import hydrate_hits
@@ -34,6 +35,11 @@ def check_deadline(deadline: float | None) -> None:
     """Stop between stages once the caller's deadline (a time.monotonic() value) has passed."""
     if deadline is not None and time.monotonic() >= deadline:
         raise DeadlineExceeded("deadline exceeded before the search finished")
+
+
+def needs_rewrite(query: Query) -> bool:
+    """q' is only used by the fused and rewritten modes, and shown by explanations."""
+    return query.mode != "original" or query.explain
 
 
 class _Stopwatch:
@@ -61,6 +67,8 @@ class SearchEngine:
         self.kb = kb
         self.dim = int(store.dim)
         self.alpha_policy = AlphaPolicy.from_kb(kb, config.alpha, config.adaptive_alpha)
+        self.encoder = CachedTextEncoder(clip, config.embedding_cache_size,  # what queries are encoded with
+                                         serialize=config.threads > 0)
 
     @classmethod
     def open(cls, config: EngineConfig, kb: KnowledgeBase | None = None) -> SearchEngine:
@@ -105,7 +113,7 @@ class SearchEngine:
         self.alpha_policy.apply(reqs, queries, rewrites)
         watch.lap("rewrite")
         check_deadline(deadline)
-        q, q_rewritten = encode_queries(self.clip, queries, rewrites)
+        q, q_rewritten = encode_queries(self.encoder, queries, rewrites)
         watch.lap("encode")
         check_deadline(deadline)
         scores, ids = self.store.search(self._search_vectors(queries, q, q_rewritten), max(x.k for x in queries))
@@ -117,10 +125,29 @@ class SearchEngine:
         return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms, query.alpha)
                                if query.explain else None) for i, query in enumerate(queries)]
 
+    def cached_text_query(self, req: SearchRequest) -> bool:
+        """True when a text request's rewrite and vectors are all cached: it costs microseconds, so the
+        batcher answers it at once instead of making it wait behind a batch of encodes."""
+        if not isinstance(req.text, str) or req.image_bytes is not None or req.embedding is not None:
+            return False
+        text = req.text.strip()
+        if not self.encoder.contains(text):
+            return False
+        if req.mode == "original" and not req.explain:
+            return True
+        rewrite = self.rewriter.cache.peek(text)
+        return rewrite is not None and self.encoder.contains(rewrite.rewritten)
+
     def _rewrite_stage(self, queries: list[Query]) -> list[RewriteResult | None]:
-        texts = [query.text for query in queries if query.text is not None]
+        """Rewrites for the text queries whose mode or explanation needs q'; the others keep q' = q.
+
+        An original-mode query without `explain` is neither rewritten nor encoded twice: its hits'
+        rewritten_score then equals original_score.
+        """
+        texts = [query.text for query in queries if query.text is not None and needs_rewrite(query)]
         done = iter(self.rewriter.rewrite_many(texts))
-        return [next(done) if query.text is not None else None for query in queries]
+        return [None if query.text is None else next(done) if needs_rewrite(query)
+                else RewriteResult(query=query.text, rewritten=query.text) for query in queries]
 
     @staticmethod
     def _search_vectors(queries: list[Query], q: np.ndarray, q_rewritten: np.ndarray) -> np.ndarray:
@@ -152,11 +179,13 @@ class SearchEngine:
         manifest = self.store.manifest
         identity = self.clip.identity
         stats = self.kb.stats() if self.kb is not None else None
+        cache = self.encoder.stats()
         return EngineInfo(
             model=identity.model, pretrained=identity.pretrained, fingerprint=identity.fingerprint,
             dim=self.dim, index_size=int(manifest.count), index_factory=str(manifest.factory),
             kb_entities=stats.entities if stats else 0, kb_descriptions=stats.descriptions if stats else 0,
             rewriter=self.rewriter_name, default_alpha=self.config.alpha, device=self.clip.device,
-            version=__version__,
+            version=__version__, text_cache_hits=cache.hits, text_cache_misses=cache.misses,
+            text_cache_size=cache.size, text_cache_capacity=cache.capacity,
         )
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
 from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
+from evdsearch.engine.speed_options import add_speed_options
 
 EXAMPLE_QUERY = "a tomato next to a school bus"  # used in the ready line when the KB has no entities
 
@@ -26,13 +27,15 @@ def register(tree: Any) -> None:
     p.add_argument("--alpha", type=float, default=0.5,
                    help="weight of the rewritten query for entities without a calibrated weight (default 0.5)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP and the rewriter run")
-    p.add_argument("--text-encoder", default="auto", choices=("auto", "torch", "onnx"),
+    p.add_argument("--text-encoder", default="auto", choices=("auto", "torch", "onnx", "onnx-int8"),
                    help="CLIP text tower: auto (onnxruntime when the checkpoint has a current onnx/clip_text.onnx "
-                        "from `evdsearch train export-onnx --clip CKPT`, else torch), torch, or onnx")
+                        "from `evdsearch train export-onnx --clip CKPT`, else torch), torch, onnx, or onnx-int8 "
+                        "(int8 weights; CPUs with VNNI/AMX only)")
     p.add_argument("--text-onnx", metavar="DIR", help="the text export's folder when it is not CKPT/onnx")
     add_description_options(p)
     add_fusion_options(p)
     p.add_argument("--workers", type=int, default=4, help="RPC worker threads (default 4)")
+    add_speed_options(p)
     p.add_argument("--model", help="CLIP to load instead of the one in the index manifest (must match it)")
     p.add_argument("--pretrained", help="pretrained tag or weights file for --model")
     p.add_argument("--backend", choices=("faiss", "milvus"),
@@ -138,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from evdsearch.engine.search import SearchEngine
     from evdsearch.engine.security import TokenStore, tls_files
     from evdsearch.engine.server import build_server
+    from evdsearch.engine.speed_options import make_batcher, speed_settings
     from evdsearch.errors import InvalidInput
 
     if args.workers < 1:
@@ -146,15 +150,17 @@ def run(args: argparse.Namespace) -> int:
     config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                           model=args.model, pretrained=args.pretrained, text_encoder=args.text_encoder,
                           text_onnx=args.text_onnx, backend=args.backend, backend_uri=args.milvus_uri,
-                          **description_settings(args), **fusion_settings(args, args.alpha))
+                          **description_settings(args), **fusion_settings(args, args.alpha),
+                          **speed_settings(args))
     if args.max_concurrent < 1:
         raise InvalidInput(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     tls = tls_files(args.tls_cert, args.tls_key, args.tls_client_ca)
     tokens = TokenStore(args.auth_token_file) if args.auth_token_file else None
     engine = SearchEngine.open(config)
+    batcher = make_batcher(engine, args)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
                            max_message_bytes=int(args.max_message_mb * 1024 * 1024), tls=tls, tokens=tokens,
-                           max_concurrent=args.max_concurrent, expose_paths=args.expose_paths)
+                           max_concurrent=args.max_concurrent, expose_paths=args.expose_paths, batcher=batcher)
     running.start()
     info = engine.info()
     target = f"localhost:{running.port}" if args.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") \
@@ -174,5 +180,7 @@ def run(args: argparse.Namespace) -> int:
     signum = _wait_for_signal(on_hup=lambda: _reload_on_signal(running.reloader))
     print(f"evdsearch: {signal.Signals(signum).name} received, draining for up to {args.grace:g} s", flush=True)
     running.stop(args.grace)
+    if batcher is not None:  # calls still queued were cancelled by the stop: fail them, do not encode them
+        batcher.close(answer_queued=False)
     print("evdsearch: server stopped", flush=True)
     return 0

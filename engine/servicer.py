@@ -12,6 +12,7 @@ import grpc
 
 from evdsearch.engine import convert
 from evdsearch.engine.api import DeadlineExceeded, ResourceExhausted
+from evdsearch.engine.batcher import MicroBatcher
 from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
 from evdsearch.engine.uris import hide_info_paths, hide_paths, image_root
@@ -46,9 +47,11 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     The engine comes from an EngineHolder, read once per RPC: a hot reload swaps it between RPCs, never in one.
     """
 
-    def __init__(self, engine: SearchEngine | EngineHolder, expose_paths: bool = False) -> None:
+    def __init__(self, engine: SearchEngine | EngineHolder, expose_paths: bool = False,
+                 batcher: MicroBatcher | None = None) -> None:
         self.holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
         self.expose_paths = expose_paths  # False: hit URIs relative to the index's image root
+        self.batcher = batcher  # gathers concurrent Search calls into one engine batch; None: one call each
 
     @property
     def engine(self) -> SearchEngine:
@@ -67,8 +70,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
     def Search(self, request: pb.SearchRequest, context: grpc.ServicerContext) -> pb.SearchResponse:
         with self.holder.acquire() as gen:
-            return _call(context, lambda deadline: self._public(convert.response_to_proto(
-                gen.engine.search(convert.request_from_proto(request), deadline=deadline)), gen.engine))
+            def search(deadline: float | None) -> pb.SearchResponse:
+                req = convert.request_from_proto(request)
+                answer = (self.batcher.search(req, deadline=deadline, engine=gen.engine) if self.batcher
+                          else gen.engine.search(req, deadline=deadline))
+                return self._public(convert.response_to_proto(answer), gen.engine)
+            return _call(context, search)
 
     def BatchSearch(self, request: pb.BatchSearchRequest, context: grpc.ServicerContext) -> pb.BatchSearchResponse:
         with self.holder.acquire() as gen:

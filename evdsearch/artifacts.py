@@ -8,7 +8,8 @@ from __future__ import annotations
 # CLIP text tower exported to ONNX (`evdsearch train export-onnx --clip CKPT`), read by the engine.
 CLIP_ONNX_DIR = "onnx"  # the export's default place inside a CLIP checkpoint folder
 CLIP_TEXT_FILE = "clip_text.onnx"  # the graph
-CLIP_TEXT_META = "clip_text.json"  # {"clip": identity, "context_length", "opset"}
+CLIP_TEXT_INT8_FILE = "clip_text.int8.onnx"  # the same graph with int8 weights (onnxruntime dynamic quantisation)
+CLIP_TEXT_META = "clip_text.json"  # {"clip": identity, "context_length", "dynamic_length", "int8", "opset"}
 
 # Seq2seq rewriter folder (`evdsearch train rewriter …`) and its ONNX export.
 REWRITER_META = "evdsearch_rewriter.json"  # training record saved beside the transformers files

@@ -79,6 +79,7 @@ class LoadedClip:
     tokenizer: Any  # list[str] -> token tensor
     device: str  # torch device string
     identity: ClipIdentity
+    trim: bool = False  # true-length text encoding is exact for this tower (causal mask + EOT pooling)
 
     @property
     def embed_dim(self) -> int:
@@ -88,15 +89,23 @@ class LoadedClip:
         """L2-normalised float32 text embeddings, shape (len(texts), dim)."""
         import torch
 
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
-                feats = self.model.encode_text(tokens, normalize=True)
-                out.append(feats.float().cpu().numpy())
-        if not out:
+        from evdsearch.true_length import encode_text_prefix, length_groups, token_lengths
+
+        if not texts:
             return np.zeros((0, self.embed_dim), dtype=np.float32)
-        return np.concatenate(out).astype(np.float32)
+        out = np.zeros((len(texts), self.embed_dim), dtype=np.float32)
+        with torch.inference_mode():
+            if not self.trim:
+                for start in range(0, len(texts), batch_size):
+                    tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
+                    out[start : start + len(tokens)] = self.model.encode_text(tokens, normalize=True).float().cpu()
+                return out
+            tokens = self.tokenizer(texts)
+            lengths = token_lengths(tokens)
+            for group in length_groups(lengths, batch_size):  # similar lengths share one call
+                rows = tokens[torch.from_numpy(group), : int(lengths[group].max())].to(self.device)
+                out[group] = encode_text_prefix(self.model, rows, normalize=True).float().cpu().numpy()
+        return out
 
     def encode_pil_images(self, images: list[Any]) -> np.ndarray:
         """L2-normalised float32 embeddings of PIL images (one batch)."""
@@ -172,9 +181,12 @@ def create_clip(
             raise
         tokenizer = open_clip.get_tokenizer(model)
         identity_model, identity_pretrained = model, pretrained or ""
+    from evdsearch.true_length import can_trim
+
     clip.train(train)
     identity = ClipIdentity(identity_model, identity_pretrained, fingerprint, _model_embed_dim(clip))
-    return LoadedClip(model=clip, preprocess=preprocess, tokenizer=tokenizer, device=dev, identity=identity)
+    return LoadedClip(model=clip, preprocess=preprocess, tokenizer=tokenizer, device=dev, identity=identity,
+                      trim=can_trim(clip))
 
 
 def load_clip(model: str, pretrained: str | None = None, device: str = "auto") -> LoadedClip:

@@ -93,10 +93,9 @@ def run_quickstart(args: argparse.Namespace) -> int:
     _stage("train the tiny CLIP", (layout.clip / "open_clip_config.json").is_file(), lambda: cli(clip_args))
     if _can_export_onnx():
         from evdsearch.artifacts import CLIP_ONNX_DIR as EXPORT_DIR
-        from evdsearch.artifacts import CLIP_TEXT_FILE as TEXT_FILE
 
         _stage("export the CLIP text tower to ONNX (the server's fast text encoder)",
-               (layout.clip / EXPORT_DIR / TEXT_FILE).is_file(),
+               _text_export_current(layout.clip / EXPORT_DIR),
                lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
@@ -112,6 +111,19 @@ def run_quickstart(args: argparse.Namespace) -> int:
         return 0
     return cli(["serve", "--index", str(layout.index), "--kb", str(layout.kb), "--rewriter", args.rewriter,
                 "--host", args.host, "--port", str(args.port)])
+
+
+def _text_export_current(folder: Path) -> bool:
+    """An export with a true-length (dynamic sequence) record; older 77-token exports still run but are redone."""
+    import json
+
+    from evdsearch.artifacts import CLIP_TEXT_FILE, CLIP_TEXT_META
+
+    try:
+        meta = json.loads((folder / CLIP_TEXT_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (folder / CLIP_TEXT_FILE).is_file() and isinstance(meta, dict) and "dynamic_length" in meta
 
 
 def register(tree) -> None:

@@ -134,3 +134,37 @@ def test_comparison_takes_medians_over_rounds() -> None:
     assert (only["qps"], only["peer_qps"], only["qps_ratio"]) == (20, 10, 2.0)
     assert (only["p50_ms"], only["peer_p50_ms"], only["p50_ratio"]) == (80, 110, pytest.approx(80 / 110))
     assert (only["errors"], only["peer_errors"], only["rounds"]) == (1, 0, 3)
+
+
+def test_workloads_cold_is_unique_and_warm_is_a_zipf_log() -> None:
+    from collections import Counter
+
+    from evdsearch.benchmarks.serve_load import make_workloads, zipf_log
+    from evdsearch.errors import InvalidInput
+
+    queries = [f"q{i}" for i in range(50)]
+    log = zipf_log(queries, size=4000, exponent=1.1)
+    counts = Counter(log)
+    assert counts["q0"] > counts["q1"] > counts["q9"] > 0 and len(counts) > 25  # a head and a long tail
+    assert zipf_log(queries, size=4000) == log  # seeded
+    cycle, cold, warm = make_workloads(["cycle", "cold", "warm"], queries)
+    assert (cycle.unique, cold.unique, warm.unique) == (False, True, False) and cold.queries == queries
+    with pytest.raises(InvalidInput, match="--workloads"):
+        make_workloads(["hot"], queries)
+
+
+def test_bench_serve_two_servers_and_workloads(server_address: str, fake_clip_back: str, tmp_path: Path) -> None:
+    code = main(["bench", "serve", "--server", server_address, "--also", f"nobatch={server_address}",
+                 "--peer", fake_clip_back, "--workloads", "cold,warm", "--mode", "fused,original",
+                 "--explain-modes", "fused", "--concurrency", "1", "--duration", "0.3", "--warmup", "0",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    result = json.loads((tmp_path / "serve.json").read_text())
+    assert {(r["server"], r["workload"]) for r in result["results"]} == {
+        (s, w) for s in ("evdsearch", "nobatch", "clip-back") for w in ("cold", "warm")}
+    assert all(bool(r["stages_ms"]) == (r["mode"] == "fused") for r in result["results"] if r["server"] != "clip-back")
+    assert {(c["server"], c["workload"], c["mode"]) for c in result["comparison"]} == {
+        (s, w, m) for s in ("evdsearch", "nobatch") for w in ("cold", "warm") for m in ("fused", "original")}
+    assert 0.0 <= result["config"]["entity_query_share"] <= 1.0
+    md = (tmp_path / "serve.md").read_text()
+    assert "outside the text encoder" in md

@@ -65,7 +65,10 @@ def make_session(path: Path, device: str = "auto", threads: int = 0) -> Any:
     """An onnxruntime InferenceSession on the chosen providers."""
     import onnxruntime as ort
 
+    from evdsearch.engine.threads import session_threads
+
     options = ort.SessionOptions()
+    threads = threads or session_threads()  # the server's one budget unless the caller names a count
     if threads > 0:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3  # CUDA EP falls back to CPU for a few ops; not worth a warning per run

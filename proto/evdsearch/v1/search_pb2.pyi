@@ -148,7 +148,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("model", "pretrained", "fingerprint", "dim", "index_size", "index_factory", "kb_entities", "kb_descriptions", "rewriter", "default_alpha", "device", "version", "generation", "loaded_at")
+    __slots__ = ("model", "pretrained", "fingerprint", "dim", "index_size", "index_factory", "kb_entities", "kb_descriptions", "rewriter", "default_alpha", "device", "version", "generation", "loaded_at", "text_cache_hits", "text_cache_misses", "text_cache_size", "text_cache_capacity")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRETRAINED_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,10 @@ class InfoResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_CACHE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_CACHE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
     model: str
     pretrained: str
     fingerprint: str
@@ -177,7 +181,11 @@ class InfoResponse(_message.Message):
     version: str
     generation: int
     loaded_at: str
-    def __init__(self, model: _Optional[str] = ..., pretrained: _Optional[str] = ..., fingerprint: _Optional[str] = ..., dim: _Optional[int] = ..., index_size: _Optional[int] = ..., index_factory: _Optional[str] = ..., kb_entities: _Optional[int] = ..., kb_descriptions: _Optional[int] = ..., rewriter: _Optional[str] = ..., default_alpha: _Optional[float] = ..., device: _Optional[str] = ..., version: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_at: _Optional[str] = ...) -> None: ...
+    text_cache_hits: int
+    text_cache_misses: int
+    text_cache_size: int
+    text_cache_capacity: int
+    def __init__(self, model: _Optional[str] = ..., pretrained: _Optional[str] = ..., fingerprint: _Optional[str] = ..., dim: _Optional[int] = ..., index_size: _Optional[int] = ..., index_factory: _Optional[str] = ..., kb_entities: _Optional[int] = ..., kb_descriptions: _Optional[int] = ..., rewriter: _Optional[str] = ..., default_alpha: _Optional[float] = ..., device: _Optional[str] = ..., version: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_at: _Optional[str] = ..., text_cache_hits: _Optional[int] = ..., text_cache_misses: _Optional[int] = ..., text_cache_size: _Optional[int] = ..., text_cache_capacity: _Optional[int] = ...) -> None: ...
 
 class ReloadRequest(_message.Message):
     __slots__ = ()
