@@ -27,7 +27,7 @@ def local(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def server(local: Any) -> RunningServer:
-    running = build_server(local.engine, port=0)
+    running = build_server(local.engine, port=0, expose_paths=True)  # full paths, as the local backend gives
     running.start()
     yield running
     running.stop(0)
