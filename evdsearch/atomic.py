@@ -14,14 +14,16 @@ from typing import Any
 from evdsearch.errors import UserError
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
+    """A handle on a temporary file beside `path`; on a clean exit it is fsynced and renamed over `path`,
+    on an error (or a kill) `path` keeps its previous content and the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -29,6 +31,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    with atomic_file(path) as handle:
+        handle.write(text)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from evdsearch.atomic import write_json_atomic
+from evdsearch.atomic import atomic_file, write_json_atomic
 from evdsearch.errors import IncompatibleArtifact, InvalidInput
 from evdsearch.indexer.sources import ImageRecord
 
@@ -55,21 +52,12 @@ def shard_path(staging: Path, index: int) -> Path:
 def write_shard(staging: Path, index: int, shard: Shard) -> Path:
     """Write a shard file atomically (temporary file, then rename): a staged shard is always whole."""
     path = shard_path(staging, index)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=staging)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, vectors=np.asarray(shard.vectors, dtype=np.float32),
-                     positions=np.asarray(shard.positions, dtype=np.int64),
-                     uris=np.asarray(shard.uris, dtype=str),
-                     skipped_positions=np.asarray([p for p, _ in shard.skipped], dtype=np.int64),
-                     skipped_reasons=np.asarray([r for _, r in shard.skipped], dtype=str))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "wb") as handle:
+        np.savez(handle, vectors=np.asarray(shard.vectors, dtype=np.float32),
+                 positions=np.asarray(shard.positions, dtype=np.int64),
+                 uris=np.asarray(shard.uris, dtype=str),
+                 skipped_positions=np.asarray([p for p, _ in shard.skipped], dtype=np.int64),
+                 skipped_reasons=np.asarray([r for _, r in shard.skipped], dtype=str))
     return path
 
 
