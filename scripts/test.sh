@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: bootstrap the venv, check generated code and lint, then run the test suite.
+# The test command: bootstrap the venv, check generated code, lint and import layers, then run the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 .venv/bin/python scripts/gen_proto.py --check
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the layer contracts in pyproject.toml
 exec .venv/bin/python -m pytest -q "$@"
