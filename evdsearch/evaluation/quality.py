@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from evdsearch.errors import InvalidInput
+from evdsearch.evaluation.paired_stats import mcnemar
 
 log = logging.getLogger(__name__)
 KINDS = ("attribute", "seen_entity", "unseen_entity", "all")  # table columns; "all" pools every caption
@@ -163,16 +164,6 @@ def search_world(world: WorldSpec, rows: list[Row], cfg: QualityConfig) -> dict[
     return out
 
 
-def mcnemar_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact two-sided McNemar p-value for paired booleans a, b (binomial test on the discordant pairs)."""
-    from scipy.stats import binomtest
-
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    if only_a + only_b == 0:
-        return 1.0
-    return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
-
-
 def _mask(kinds: np.ndarray, kind: str) -> np.ndarray:
     return np.ones(len(kinds), dtype=bool) if kind == "all" else kinds == kind
 
@@ -200,12 +191,10 @@ def summarise(per_world: list[dict[str, Any]], rows: list[Row], cfg: QualityConf
                 cell[f"R@{K}"] = {"mean": round(mean, 4), "ci": [round(float(lo), 4), round(float(hi), 4)],
                                   "per_world": [round(float(h.mean()), 4) for h in hits]}
                 if K == 1 and row.label != BASELINE:
-                    base = np.concatenate([w["rows"][BASELINE][_mask(kk, kind)] < 1
-                                           for w, kk in zip(per_world, kinds_per_world, strict=True)])
-                    cell["R@1"]["delta"] = round(mean - float(np.mean([
-                        (w["rows"][BASELINE][_mask(kk, kind)] < 1).mean()
-                        for w, kk in zip(per_world, kinds_per_world, strict=True)])), 4)
-                    cell["R@1"]["p_vs_original"] = mcnemar_p(np.concatenate(hits), base)
+                    base = [w["rows"][BASELINE][_mask(kk, kind)] < 1
+                            for w, kk in zip(per_world, kinds_per_world, strict=True)]
+                    cell["R@1"]["delta"] = round(mean - float(np.mean([b.mean() for b in base])), 4)
+                    cell["R@1"]["p_vs_original"] = mcnemar(np.concatenate(hits), np.concatenate(base))["p"]
             cells[kind] = cell
         table[row.label] = {"row": asdict(row), "by_kind": cells,
                             "alpha_mean": [w["alpha_mean"].get(row.label) for w in per_world]}
@@ -218,7 +207,7 @@ def paired(per_world: list[dict[str, Any]], a: str, b: str, kind: str = "all") -
     ha = np.concatenate([w["rows"][a][m] < 1 for w, m in zip(per_world, masks, strict=True)])
     hb = np.concatenate([w["rows"][b][m] < 1 for w, m in zip(per_world, masks, strict=True)])
     return {"a": a, "b": b, "kind": kind, "r1_a": round(float(ha.mean()), 4), "r1_b": round(float(hb.mean()), 4),
-            "a_only": int(np.sum(ha & ~hb)), "b_only": int(np.sum(~ha & hb)), "p": mcnemar_p(ha, hb)}
+            **mcnemar(ha, hb)}
 
 
 def run_quality(cfg: QualityConfig, comparisons: list[tuple[str, str]] = ()) -> dict[str, Any]:
