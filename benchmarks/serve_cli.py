@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from evdsearch.benchmarks.serve_report import OURS, PEER, plot, tables
 from evdsearch.client.channel import add_client_security_options
-from evdsearch.plots import Table, fmt, new_figure
-
-STAGES = ("rewrite", "encode", "search", "hydrate")
-OURS, PEER = "evdsearch", "clip-back"  # server labels in rows and tables
 
 
 def register(tree: Any) -> None:
@@ -191,155 +188,11 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     return result
 
 
-def _cell_columns(result: dict[str, Any]) -> tuple[list[str], Any]:
-    """Leading columns naming a row's cell: server (when a peer ran), mode, concurrency, round (when > 1)."""
-    cfg = result["config"]
-    with_server = bool(cfg.get("peer") or cfg.get("also"))
-    with_round, with_load = cfg.get("rounds", 1) > 1, len(cfg.get("workloads", [])) > 1
-    header = [*(["server"] if with_server else []), *(["workload"] if with_load else []), "mode", "concurrency",
-              *(["round"] if with_round else [])]
-
-    def cell(r: dict[str, Any]) -> list[str]:
-        return [*([r["server"]] if with_server else []), *([r.get("workload", "cycle")] if with_load else []),
-                r["mode"], str(r["concurrency"]), *([str(r["round"])] if with_round else [])]
-
-    return header, cell
-
-
-def tables(result: dict[str, Any]) -> list[Table]:
-    cfg = result["config"]
-    target = cfg["server"] + (f" vs {PEER} at {cfg['peer']}" if cfg.get("peer") else "")
-    title = (f"Serving ({cfg['protocol']} at {target}): {cfg['duration_s']:g} s per cell, k={cfg['k']}, "
-             f"{cfg['queries']} distinct queries" + (", unique texts" if cfg["unique_queries"] else "")
-             + (f", {cfg['rounds']} interleaved rounds" if cfg.get("rounds", 1) > 1 else "")
-             + (f", {cfg['entity_query_share']:.0%} of queries name a KB entity" if "entity_query_share" in cfg
-                else ""))
-    header, cell = _cell_columns(result)
-    main = Table(title, [*header, "requests", "errors", "QPS", "p50 ms", "p95 ms", "p99 ms", "mean ms"],
-                 [[*cell(r), str(r["requests"]), _errors(r), fmt(r["qps"]),
-                   fmt(r["latency_ms"]["p50"]), fmt(r["latency_ms"]["p95"]), fmt(r["latency_ms"]["p99"]),
-                   fmt(r["latency_ms"]["mean"])] for r in result["results"]])
-    out = [main]
-    if "comparison" in result:
-        out.append(_comparison_table(result["comparison"]))
-    outside = outside_encoder(result["results"])
-    if outside:
-        out.append(Table("Server time outside the text encoder (fused mode, medians over rounds)",
-                         ["server", "workload", "concurrency", "encode ms", "other stages ms", "outside encoder"],
-                         [[o["server"], o["workload"], str(o["concurrency"]), fmt(o["encode_ms"], 2),
-                           fmt(o["other_ms"], 2), f"{o['outside_share']:.1%}"] for o in outside],
-                         note="other stages: rewrite + search + hydrate of the request's (batch's) server time; "
-                              "encode is one encoder call for q and q' together."))
-    timed = [r for r in result["results"] if r["stages_ms"]]
-    stages = [s for s in STAGES if any(s in r["stages_ms"] for r in timed)]
-    extra = sorted({s for r in timed for s in r["stages_ms"]} - set(STAGES))
-    if stages or extra:
-        rows = []
-        for r in timed:
-            values = [r["stages_ms"].get(s) for s in stages + extra]
-            known = [v for v in values if v is not None]
-            rows.append([*cell(r), *(fmt(v, 2) for v in values),
-                         fmt(sum(known), 2) if known else "-", fmt(r["latency_ms"]["mean"], 2)])
-        out.append(Table("Server stage breakdown (mean ms per request, from the server's own timings)",
-                         [*header, *(f"{s} ms" for s in stages + extra), "server sum ms", "client mean ms"],
-                         rows, note="client mean - server sum = queueing, (de)serialisation and transport."))
-    return out
-
-
-def outside_encoder(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (server, workload, concurrency) of fused rows with stage timings: encode ms, the other stages' ms and
-    their share of the server time (medians over rounds)."""
-    from statistics import median
-
-    grouped: dict[tuple[str, str, int], list[dict[str, float]]] = {}
-    for r in rows:
-        if r["mode"] == "fused" and "encode" in r["stages_ms"]:
-            grouped.setdefault((r["server"], r.get("workload", "cycle"), r["concurrency"]), []).append(r["stages_ms"])
-    out = []
-    for (server, workload, level), stages in grouped.items():
-        encode = median(s["encode"] for s in stages)
-        other = median(sum(v for k, v in s.items() if k != "encode") for s in stages)
-        out.append({"server": server, "workload": workload, "concurrency": level, "encode_ms": encode,
-                    "other_ms": other, "outside_share": other / (encode + other) if encode + other else 0.0})
-    return out
-
-
-def _comparison_table(comparison: list[dict[str, Any]]) -> Table:
-    def ratio(value: float | None) -> str:  # None: the peer completed nothing; NaN: one side has no latency
-        return "-" if value is None or value != value else f"{value:.2f}x"
-
-    many = len({(c.get("server"), c.get("workload")) for c in comparison}) > 1
-    lead = ["server", "workload"] if many else []
-    rows = [[*([c["server"], c["workload"]] if many else []), c["mode"], str(c["concurrency"]), fmt(c["qps"]), fmt(c["peer_qps"]), ratio(c["qps_ratio"]),
-             fmt(c["p50_ms"]), fmt(c["peer_p50_ms"]), ratio(c["p50_ratio"]), fmt(c["p99_ms"]),
-             fmt(c["peer_p99_ms"]), ratio(c["p99_ratio"]), f"{c['errors']} / {c['peer_errors']}"]
-            for c in comparison]
-    return Table(f"{OURS} vs {PEER} (medians over rounds; QPS ratio > 1 and latency ratio < 1: {OURS} ahead)",
-                 [*lead, "mode", "concurrency", f"{OURS} QPS", f"{PEER} QPS", "QPS ratio", f"{OURS} p50 ms",
-                  f"{PEER} p50 ms", "p50 ratio", f"{OURS} p99 ms", f"{PEER} p99 ms", "p99 ratio", "errors"], rows,
-                 note=f"{PEER} has no rewriting: every {OURS} mode is compared with its plain-query search.")
-
-
-def _errors(row: dict[str, Any]) -> str:
-    codes = ", ".join(f"{code} {n}" for code, n in row["error_codes"].items())
-    return f"{row['errors']} ({codes})" if codes else str(row["errors"])
-
-
-def plot(result: dict[str, Any]) -> Any:
-    """QPS and p50/p99 latency vs concurrency per server and mode (medians over rounds), plus the stage
-    breakdown at the lowest concurrency."""
-    from evdsearch.benchmarks.serve_compare import cells
-
-    rows = result["results"]
-    has_stages = any(r["stages_ms"] for r in rows)
-    fig, axes = new_figure(ncols=3 if has_stages else 2, width=5.0)
-    qps_ax, lat_ax = axes[:2]
-    medians = cells(rows)
-    cfg = result["config"]
-    for server, load, mode in dict.fromkeys((server, load, mode) for server, load, mode, _ in medians):
-        mine = sorted((level, m) for (s, w, md, level), m in medians.items() if (s, w, md) == (server, load, mode))
-        levels = [level for level, _ in mine]
-        label = " ".join([*([server] if cfg.get("peer") or cfg.get("also") else []),
-                          *([load] if len(cfg.get("workloads", [])) > 1 else []), mode])
-        (line,) = qps_ax.plot(levels, [m["qps"] for _, m in mine], "-o", label=label)
-        lat_ax.plot(levels, [m["p50_ms"] for _, m in mine], "-o", color=line.get_color(), label=f"{label} p50")
-        lat_ax.plot(levels, [m["p99_ms"] for _, m in mine], "--^", color=line.get_color(), label=f"{label} p99")
-    for ax, ylabel in ((qps_ax, "queries / s"), (lat_ax, "latency ms")):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrent clients")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    qps_ax.set_title("throughput")
-    lat_ax.set_title("latency")
-    if has_stages:
-        _stage_bars(axes[2], [r for r in rows if r["stages_ms"] and r.get("round", 1) == 1])
-    if cfg.get("machine"):
-        fig.suptitle(cfg["machine"], fontsize=9)
-    return fig
-
-
-def _stage_bars(stage_ax: Any, rows: list[dict[str, Any]]) -> None:
-    """Stacked mean server stage times per mode at the lowest concurrency (queueing least distorts them)."""
-    lowest = min(r["concurrency"] for r in rows)
-    bars = [r for r in rows if r["concurrency"] == lowest and r["stages_ms"]]
-    bottom = [0.0] * len(bars)
-    seen = {s for r in bars for s in r["stages_ms"]}
-    for stage in [s for s in STAGES if s in seen] + sorted(seen - set(STAGES)):
-        values = [r["stages_ms"].get(stage, 0.0) for r in bars]
-        names = [f"{r['server']}\n{r.get('workload', 'cycle')}\n{r['mode']}" for r in bars]
-        stage_ax.bar(names if len(set(names)) > len({r["mode"] for r in bars}) else [r["mode"] for r in bars],
-                     values, bottom=bottom, label=stage)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    stage_ax.set_title(f"server stages at concurrency {lowest}")
-    stage_ax.set_ylabel("mean ms")
-    stage_ax.legend(fontsize=8)
-
-
 def run(args: argparse.Namespace) -> int:
     from evdsearch.plots import print_report, write_bundle
 
     result = run_benchmark(args)
-    md = "\n".join(t.markdown() for t in tables(result))
-    print_report(tables(result), write_bundle(args.out, args.stem, result, md, plot(result)))
+    report = tables(result)
+    md = "\n".join(t.markdown() for t in report)
+    print_report(report, write_bundle(args.out, args.stem, result, md, plot(result)))
     return 0
