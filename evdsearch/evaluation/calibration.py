@@ -73,12 +73,20 @@ def check_splits(splits: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def nonce_name(rng: random.Random, taken: set[str]) -> str:
-    """A made-up word no caption or entity uses: the stand-in for a name CLIP does not know."""
+    """A made-up word no caption or entity uses: the stand-in for a name CLIP does not know.
+
+    Three syllables while that space has room; one more syllable after each run of failed draws, so a large
+    `taken` (thousands of stand-ins) never makes this loop forever.
+    """
+    syllables, misses = 3, 0
     while True:
-        word = "".join(rng.choice(_SYLLABLES) for _ in range(3))
+        word = "".join(rng.choice(_SYLLABLES) for _ in range(syllables))
         if word not in taken:
             taken.add(word)
             return word
+        misses += 1
+        if misses % 64 == 0:
+            syllables += 1
 
 
 def _reciprocal_ranks(q: np.ndarray, q_rw: np.ndarray, image_emb: np.ndarray, targets: np.ndarray,
