@@ -1,28 +1,45 @@
 #!/usr/bin/env bash
 # Adaptive fusion artefacts for one world root (ROOT/world, ROOT/kb, ROOT/clip from `world make`, `kb import`,
-# `train clip`), written to ROOT/fusion: two calibrated KB copies (train+val, train only), DEQR with both regimes,
-# SFT and PRO rewriters. Then `evdsearch bench quality` over the roots gives the table (docs/rewriter.md).
-# Usage: scripts/adaptive_fusion_world.sh ROOT [MAX_MINUTES_PER_STAGE] [STAGES]
-#   STAGES: calibrate, rewriters or all (default); DEQR_IMAGES (default 1500) bounds the DEQR run.
+# `train clip`), written to ROOT/fusion: KB copies calibrated with the template rewriter (kb_tv: train+val,
+# kb_t: train only), DEQR with both regimes, SFT and PRO rewriters (fixed steps, ONNX exports), and KB copies
+# calibrated with the PRO rewriter's rewrites (kb_tv_pro, kb_t_pro). `evdsearch bench quality` over the roots
+# gives the tables (docs/rewriter.md). Stages already done are skipped, so a rerun resumes.
+# Usage: scripts/adaptive_fusion_world.sh ROOT [STAGES]
+#   STAGES: calibrate (template KBs), rewriters (DEQR, SFT, PRO, PRO KBs) or all (default).
+#   DEQR_IMAGES (default 6000) bounds the DEQR run; SFT_STEPS (2000) and PRO_STEPS (1200) the training.
+#   One job uses one core (OMP_NUM_THREADS=1): on 2 cores, three roots in parallel took 47-49 min each.
 set -euo pipefail
-R=${1:?usage: $0 ROOT [MAX_MINUTES]}
-M=${2:-6}
-STAGES=${3:-all}
+R=${1:?usage: $0 ROOT [calibrate|rewriters|all]}
+STAGES=${2:-all}
 E=${EVDSEARCH:-$(dirname "$0")/../.venv/bin/evdsearch}
 F=$R/fusion
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$F"
-for v in tv t; do
-  [ -f "$F/kb_$v/data.mdb" ] || { rm -rf "$F/kb_$v"; cp -r "$R/kb" "$F/kb_$v"; }
-done
+
+calibrated_copy() {  # KB copy NAME calibrated on SPLITS with REWRITER
+  local name=$1 splits=$2 rewriter=$3
+  [ -f "$F/.$name.calibrated" ] && return
+  rm -rf "$F/$name" && cp -r "$R/kb" "$F/$name"
+  "$E" kb calibrate --kb "$F/$name" --data "$R/world" --model "$R/clip" --splits "$splits" --rewriter "$rewriter" \
+    --cache-dir "$F/cache" --device cpu
+  touch "$F/.$name.calibrated"
+}
+
 if [ "$STAGES" != rewriters ]; then
-  "$E" kb calibrate --kb "$F/kb_tv" --data "$R/world" --model "$R/clip" --splits train,val --cache-dir "$F/cache"
-  "$E" kb calibrate --kb "$F/kb_t" --data "$R/world" --model "$R/clip" --splits train --cache-dir "$F/cache"
+  calibrated_copy kb_tv train,val template
+  calibrated_copy kb_t train template
 fi
 if [ "$STAGES" != calibrate ]; then
   # DEQR reads training captions only; the train-only calibration decides which names count as unknown.
-  "$E" train deqr --data "$R/world" --kb "$F/kb_t" --clip "$R/clip" --out "$F/deqr" --regime both \
-    --max-images "${DEQR_IMAGES:-1500}" --force
-  "$E" train rewriter --deqr "$F/deqr" --out "$F/sft" --max-minutes "$M" --force
-  "$E" train rewriter-pro --deqr "$F/deqr" --base "$F/sft" --out "$F/pro" --max-minutes "$M" --force
+  [ -f "$F/.kb_t.calibrated" ] || calibrated_copy kb_t train template
+  [ -f "$F/deqr/stats.json" ] || "$E" train deqr --data "$R/world" --kb "$F/kb_t" --clip "$R/clip" --out "$F/deqr" \
+    --regime both --max-images "${DEQR_IMAGES:-6000}" --device cpu --force
+  [ -f "$F/sft/evdsearch_rewriter.json" ] || "$E" train rewriter --deqr "$F/deqr" --out "$F/sft" \
+    --steps "${SFT_STEPS:-2000}" --batch-size 32 --lr 2e-3 --warmup 50 --layers 2 --threads 1 --device cpu --force
+  [ -f "$F/pro/evdsearch_rewriter.json" ] || "$E" train rewriter-pro --deqr "$F/deqr" --base "$F/sft" --out "$F/pro" \
+    --steps "${PRO_STEPS:-1200}" --batch-size 16 --lr 3e-4 --warmup 30 --threads 1 --device cpu --force
+  for m in sft pro; do [ -d "$F/$m/onnx" ] || "$E" train export-onnx --rewriter "$F/$m"; done
+  calibrated_copy kb_tv_pro train,val "$F/pro"
+  calibrated_copy kb_t_pro train "$F/pro"
 fi
 echo "adaptive fusion artefacts of $R: $F"
