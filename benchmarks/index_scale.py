@@ -86,23 +86,28 @@ def mixture_vectors(n: int, centres: np.ndarray, projection: np.ndarray | None, 
     return out
 
 
-def make_dataset(cfg: IndexScaleConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(base, queries), seeded; queries come from the same mixture but are not in the base.
+def mixture_parameters(cfg: IndexScaleConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """(centres, projection) of the seeded mixture; projection None for the isotropic variant (latent_dim 0).
 
     Real CLIP embeddings have a low intrinsic dimension and overlapping semantic clusters: a Gaussian
     mixture in a `latent_dim` space, randomly projected to `dim`, reproduces what matters to FAISS
     (IVF needs several lists for high recall, HNSW navigates well, PQ loses some neighbours).
     """
-    seeds = np.random.SeedSequence(cfg.seed).spawn(3)
-    rng = np.random.default_rng(seeds[0])
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[0])
     if cfg.latent_dim > 0:
         centres = rng.standard_normal((cfg.clusters, cfg.latent_dim), dtype=np.float32)
         projection = rng.standard_normal((cfg.latent_dim, cfg.dim), dtype=np.float32) / np.sqrt(cfg.latent_dim)
-    else:  # isotropic: unit centres in the full space (first version; high intrinsic dimension)
-        centres = rng.standard_normal((cfg.clusters, cfg.dim), dtype=np.float32)
-        centres *= np.sqrt(cfg.dim) / np.linalg.norm(centres, axis=1, keepdims=True)
-        projection = None
-    draw = (centres, projection, cfg.spread, cfg.ambient)
+        return centres, projection
+    # isotropic: unit centres in the full space (first version; high intrinsic dimension)
+    centres = rng.standard_normal((cfg.clusters, cfg.dim), dtype=np.float32)
+    centres *= np.sqrt(cfg.dim) / np.linalg.norm(centres, axis=1, keepdims=True)
+    return centres, None
+
+
+def make_dataset(cfg: IndexScaleConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(base, queries), seeded; queries come from the same mixture (`mixture_parameters`) but are not in the base."""
+    seeds = np.random.SeedSequence(cfg.seed).spawn(3)
+    draw = (*mixture_parameters(cfg), cfg.spread, cfg.ambient)
     base = mixture_vectors(cfg.n, *draw, np.random.default_rng(seeds[1]))
     queries = mixture_vectors(cfg.queries, *draw, np.random.default_rng(seeds[2]))
     return base, queries

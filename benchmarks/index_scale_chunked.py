@@ -16,6 +16,8 @@ from evdsearch.benchmarks.index_scale import (
     IndexScaleConfig,
     Point,
     environment,
+    mixture_parameters,
+    mixture_vectors,
     operating_points,
     recall_at_k,
     rss_mb,
@@ -43,19 +45,9 @@ class ChunkedResult:
     skipped: str = ""
 
 
-def _mixture(cfg: IndexScaleConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """The same centres and projection as `make_dataset` (same seed), without drawing the base."""
-    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[0])
-    centres = rng.standard_normal((cfg.clusters, cfg.latent_dim), dtype=np.float32)
-    projection = rng.standard_normal((cfg.latent_dim, cfg.dim), dtype=np.float32) / np.sqrt(cfg.latent_dim)
-    return centres, projection
-
-
 def chunks(cfg: IndexScaleConfig, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
     """(start row, vectors) of the base, `chunk` rows at a time; each chunk has its own seed (reproducible)."""
-    from evdsearch.benchmarks.index_scale import mixture_vectors
-
-    centres, projection = _mixture(cfg)
+    centres, projection = mixture_parameters(cfg)
     seeds = np.random.SeedSequence([cfg.seed, 1]).spawn((cfg.n + chunk - 1) // chunk)
     for i, start in enumerate(range(0, cfg.n, chunk)):
         rows = min(chunk, cfg.n - start)
@@ -63,9 +55,7 @@ def chunks(cfg: IndexScaleConfig, chunk: int) -> Iterator[tuple[int, np.ndarray]
 
 
 def queries_for(cfg: IndexScaleConfig) -> np.ndarray:
-    from evdsearch.benchmarks.index_scale import mixture_vectors
-
-    centres, projection = _mixture(cfg)
+    centres, projection = mixture_parameters(cfg)
     return mixture_vectors(cfg.queries, centres, projection, cfg.spread, cfg.ambient,
                            np.random.default_rng(np.random.SeedSequence([cfg.seed, 2])))
 
