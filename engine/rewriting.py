@@ -58,10 +58,12 @@ class LRUCache:
 
 def choose_descriptions(descriptions: Sequence[Any], k: int, prefer_sources: Sequence[str] = ()) -> list[Any]:
     """The k descriptions handed to the rewriter: preferred sources first (in the order given), then
-    the rest; by score within each group (the KB already stores them best score first)."""
+    the rest; best first within each group by the KB's `rank_key` (measured evidence, else score)."""
+    from evdsearch.indexer.kb import rank_key
+
     rank = {source: i for i, source in enumerate(prefer_sources)}
     keyed = sorted(enumerate(descriptions),
-                   key=lambda item: (rank.get(item[1].source, len(rank)), -item[1].score, item[0]))
+                   key=lambda item: (rank.get(item[1].source, len(rank)), *rank_key(item[1]), item[0]))
     return [d for _, d in keyed][:k]
 
 

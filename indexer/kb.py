@@ -1,7 +1,8 @@
 """The knowledge base of entity visual descriptions: an LMDB folder, read-only and lock-free when serving.
 
 Layout: sub-database `entities` maps a normalised name to JSON {"name", "descriptions": [...]},
-descriptions kept sorted by score (desc, ties in import order), so `get` is one read;
+descriptions kept sorted best first (`rank_key`: measured evidence, else score; ties in import order),
+so `get` is one read;
 sub-database `meta` holds the format and running counts, so `stats` needs no scan;
 sub-database `calibration` maps a normalised name to JSON {"alpha", "method", "evidence", ...}: the
 fusion weight `evdsearch kb calibrate` chose for the entity (see `EntityWeight`).
@@ -23,7 +24,7 @@ from evdsearch.indexer.entity_names import NORMALIZER_VERSION, normalize_entity
 from evdsearch.indexer.kb_records import KBRecord, validate_record
 from evdsearch.versioned import current_version
 
-__all__ = ["Description", "EntityWeight", "ImportReport", "KBStats", "KnowledgeBase", "normalize_entity"]
+__all__ = ["Description", "EntityWeight", "ImportReport", "KBStats", "KnowledgeBase", "normalize_entity", "rank_key"]
 
 FORMAT_VERSION = 1
 DEFAULT_MAP_SIZE = 1 << 30  # 1 GiB of address space up front; LMDB files only grow as written
@@ -37,8 +38,19 @@ class Description:
 
     text: str  # the description itself
     source: str  # where it came from
-    score: float  # relevance; `get` ranks by it, highest first
-    kind: str = ""  # optional label (visual / non_visual / wrong in the shapes world)
+    score: float  # relevance as imported; `get` ranks by it when no evidence was measured
+    kind: str = ""  # optional label (visual / non_visual / wrong in the shapes world); never read to rank
+    evidence: float | None = None  # how well CLIP ties it to the entity's images (`kb calibrate`); ranks first
+
+
+def rank_key(description: Any) -> tuple[int, float]:
+    """Sort key, best first: descriptions with measured evidence by it, then the rest by imported score.
+    Takes a Description or its stored dict."""
+    if isinstance(description, dict):
+        evidence, score = description.get("evidence"), description["score"]
+    else:
+        evidence, score = getattr(description, "evidence", None), description.score
+    return (0, -evidence) if evidence is not None else (1, -score)
 
 
 @dataclass(frozen=True)
@@ -227,6 +239,25 @@ class KnowledgeBase:
             txn.put(b"calibration", _dumps(info or {}), db=self._meta)
         return len(weights)
 
+    def set_evidence(self, evidence: dict[str, dict[str, float]]) -> int:
+        """Store measured evidence (entity -> description text -> value) and re-rank those entities, in ONE
+        transaction; descriptions not named keep none. Returns how many descriptions got a value."""
+        if self.readonly:
+            raise UserError(f"knowledge base {self.path} is open read-only; open it with readonly=False to rank")
+        written = 0
+        with self._env.begin(write=True) as txn:
+            for entity, values in evidence.items():
+                raw = txn.get(entity.encode("utf-8"), db=self._entities)
+                if raw is None:
+                    raise UserError(f"cannot rank descriptions of {entity!r}: it is not in the knowledge base")
+                entry = json.loads(raw)
+                for d in entry["descriptions"]:
+                    d["evidence"] = round(float(values[d["text"]]), 4) if d["text"] in values else None
+                    written += d["evidence"] is not None
+                entry["descriptions"].sort(key=rank_key)
+                txn.put(entity.encode("utf-8"), _dumps(entry), db=self._entities)
+        return written
+
     def calibration_info(self) -> dict[str, Any]:
         """What `set_weights` recorded about the last calibration ({} when none)."""
         with self._env.begin(db=self._meta) as txn:
@@ -277,8 +308,8 @@ class KnowledgeBase:
             kinds[rec.kind] += 1
             added += 1
         for entity, entry in entries.items():
-            # Stable sort: equal scores keep import order (stored ones first).
-            entry["descriptions"].sort(key=lambda d: -d["score"])
+            # Stable sort: equal keys keep import order (stored ones first).
+            entry["descriptions"].sort(key=rank_key)
             txn.put(entity.encode("utf-8"), _dumps(entry), db=self._entities)
         new_stats = KBStats(stats.entities + new_entities, stats.descriptions + added, dict(sources), dict(kinds))
         txn.put(_STATS_KEY, _dumps(asdict(new_stats)), db=self._meta)

@@ -47,12 +47,15 @@ def run_get(args: argparse.Namespace) -> int:
             hint = f"; close names: {', '.join(close)}" if close else ""
             raise NotFound(f"entity {args.entity!r} (normalised {key!r}) is not in the knowledge base{hint}")
         name = kb.display_name(args.entity)
+    measured = any(d.evidence is not None for d in descriptions)  # ranked by `kb calibrate`
     if args.json:
-        print(json.dumps([asdict(d) for d in descriptions], ensure_ascii=False, indent=2))
+        keep = [{k: v for k, v in asdict(d).items() if measured or k != "evidence"} for d in descriptions]
+        print(json.dumps(keep, ensure_ascii=False, indent=2))
         return 0
-    print(f"{name}: {len(descriptions)} descriptions")
-    rows = [(str(i), f"{d.score:.3f}", d.kind or "-", d.source, d.text) for i, d in enumerate(descriptions, 1)]
-    print(_format_table(rows, ("#", "score", "kind", "source", "description")))
+    print(f"{name}: {len(descriptions)} descriptions" + (", ranked by measured evidence" if measured else ""))
+    rows = [(str(i), f"{d.score:.3f}", *([f"{d.evidence:.3f}" if d.evidence is not None else "-"] if measured else []),
+             d.kind or "-", d.source, d.text) for i, d in enumerate(descriptions, 1)]
+    print(_format_table(rows, ("#", "score", *(["evidence"] if measured else []), "kind", "source", "description")))
     return 0
 
 

@@ -6,7 +6,8 @@
 # gives the tables (docs/rewriter.md). Stages already done are skipped, so a rerun resumes.
 # Usage: scripts/adaptive_fusion_world.sh ROOT [STAGES]
 #   STAGES: calibrate (template KBs), rewriters (DEQR, SFT, PRO, PRO KBs) or all (default).
-#   DEQR_IMAGES (default 6000) bounds the DEQR run; SFT_STEPS (2000) and PRO_STEPS (1200) the training.
+#   DEQR_IMAGES (default 6000) bounds the DEQR run; SFT_STEPS (2000) and PRO_STEPS (1200) the training, which runs
+#   every step (--max-minutes 0: the CLI's 10-minute default bound cut a loaded run at about half the steps).
 #   One job uses one core (OMP_NUM_THREADS=1): on 2 cores, three roots in parallel took 47-49 min each.
 set -euo pipefail
 R=${1:?usage: $0 ROOT [calibrate|rewriters|all]}
@@ -35,9 +36,11 @@ if [ "$STAGES" != calibrate ]; then
   [ -f "$F/deqr/stats.json" ] || "$E" train deqr --data "$R/world" --kb "$F/kb_t" --clip "$R/clip" --out "$F/deqr" \
     --regime both --max-images "${DEQR_IMAGES:-6000}" --device cpu --force
   [ -f "$F/sft/evdsearch_rewriter.json" ] || "$E" train rewriter --deqr "$F/deqr" --out "$F/sft" \
-    --steps "${SFT_STEPS:-2000}" --batch-size 32 --lr 2e-3 --warmup 50 --layers 2 --threads 1 --device cpu --force
+    --steps "${SFT_STEPS:-2000}" --max-minutes 0 --batch-size 32 --lr 2e-3 --warmup 50 --layers 2 --threads 1 \
+    --device cpu --force
   [ -f "$F/pro/evdsearch_rewriter.json" ] || "$E" train rewriter-pro --deqr "$F/deqr" --base "$F/sft" --out "$F/pro" \
-    --steps "${PRO_STEPS:-1200}" --batch-size 16 --lr 3e-4 --warmup 30 --threads 1 --device cpu --force
+    --steps "${PRO_STEPS:-1200}" --max-minutes 0 --batch-size 16 --lr 3e-4 --warmup 30 --threads 1 \
+    --device cpu --force
   for m in sft pro; do [ -d "$F/$m/onnx" ] || "$E" train export-onnx --rewriter "$F/$m"; done
   calibrated_copy kb_tv_pro train,val "$F/pro"
   calibrated_copy kb_t_pro train "$F/pro"

@@ -119,6 +119,31 @@ def test_calibrate_writes_a_weight_per_entity(world_root: Path) -> None:
     assert info["splits"] == ["train", "val"] and info["stand_ins"] == info["captions"] > 0
 
 
+def test_calibrate_ranks_every_description_by_evidence(world_root: Path) -> None:
+    """Captioned entities are ranked by their images, the rest by agreement; the KB serves them in that order."""
+    with KnowledgeBase.open(world_root / "kb") as kb:
+        ranked, entities = kb.calibration_info()["descriptions_ranked"], kb.entities()
+        lists = [kb.get(e) for e in entities]
+        calibrated = [e for e, w in kb.weights().items() if w.method == "captions"]
+    assert ranked == {"captions": len(calibrated), "consensus": len(entities) - len(calibrated)}
+    for descriptions in lists:
+        values = [d.evidence for d in descriptions]
+        assert None not in values and values == sorted(values, reverse=True)
+
+
+def test_keep_description_order_leaves_the_import_order(world_root: Path, tmp_path: Path) -> None:
+    kb_dir = tmp_path / "kb"
+    assert cli.main(["kb", "import", str(world_root / "world" / "encyclopedia.jsonl"), "--kb", str(kb_dir)]) == 0
+    with KnowledgeBase.open(kb_dir) as kb:
+        imported = {e: kb.get(e) for e in kb.entities()}
+    assert cli.main(["kb", "calibrate", "--kb", str(kb_dir), "--data", str(world_root / "world"), "--model",
+                     str(world_root / "clip"), "--device", "cpu", "--max-captions", "5", "--splits", "train",
+                     "--keep-description-order", "--cache-dir", str(world_root / "cache")]) == 0
+    with KnowledgeBase.open(kb_dir) as kb:
+        assert {e: kb.get(e) for e in kb.entities()} == imported and kb.weights()
+        assert kb.calibration_info()["descriptions_ranked"] is None
+
+
 def test_calibrate_publishes_a_new_kb_version(world_root: Path) -> None:
     """Calibration never writes the version a server may have mapped: it copies, writes, then swaps."""
     imported = world_root / "kb" / "versions" / (world_root / "imported_version").read_text()

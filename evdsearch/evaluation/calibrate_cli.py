@@ -21,6 +21,8 @@ def register(tree: Any) -> None:
     p.add_argument("--rewriter", default="template", metavar="none|template|PATH",
                    help="rewriter the captions are rewritten with while calibrating (default template)")
     p.add_argument("--max-captions", type=int, default=40, help="captions scored per entity (default 40)")
+    p.add_argument("--keep-description-order", action="store_true",
+                   help="do not rank descriptions by measured evidence (keep the imported scores' order)")
     p.add_argument("--cache-dir", help="image-embedding cache folder (default: DATA/.cache)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
@@ -39,13 +41,19 @@ def run(args: argparse.Namespace) -> int:
     summary = calibrate(CalibrationConfig(kb=args.kb, data=args.data, model=args.model, pretrained=args.pretrained,
                                           images=args.images, splits=splits, rewriter=args.rewriter,
                                           max_captions=args.max_captions, seed=args.seed, device=args.device,
-                                          cache_dir=args.cache_dir))
+                                          cache_dir=args.cache_dir,
+                                          rank_descriptions=not args.keep_description_order))
     weights = summary["weights"]
     methods = Counter(w["method"] for w in weights.values())
     for method in sorted(methods):
         alphas = [w["alpha"] for w in weights.values() if w["method"] == method]
         print(f"{method:>10}: {methods[method]} entities, weight mean {sum(alphas) / len(alphas):.3f} "
               f"(min {min(alphas):.2f}, max {max(alphas):.2f})")
+    ranked = summary.get("descriptions_ranked")
+    if ranked:
+        print(f"ranked the descriptions of {sum(ranked.values())} entities by measured evidence "
+              f"({ranked['captions']} by their captioned images, {ranked['consensus']} by agreement "
+              "between their descriptions)")
     print(f"calibrated {len(weights)} entities from {summary['captions']} {','.join(splits)} captions "
           f"(+{summary['stand_ins']} stand-ins for unknown names) into {args.kb}")
     return 0

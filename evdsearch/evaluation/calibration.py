@@ -9,6 +9,9 @@ isotonic fit from familiarity to weight, learnt on the calibrated entities plus 
 unknown names (the same captions with the name replaced by a made-up word), gives the weight of
 entities without captions — so calibrating from training captions alone, where no unseen entity is
 named, still gives unseen entities a high weight when CLIP does not know their names.
+
+First, though, every entity's descriptions are ranked by measured evidence (description_evidence), so
+the engine — and these captions' rewrites — hand on the descriptions CLIP ties to the entity.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class CalibrationConfig:
     top_k: int = 10  # images the descriptions retrieve, for the familiarity signal
     max_descriptions: int = 3  # descriptions per entity handed to the rewriter (as the engine's default)
     seed: int = 0  # caption sampling and made-up names
+    rank_descriptions: bool = True  # measure each description's evidence first, so the engine hands on the best
     device: str = "auto"  # auto | cpu | cuda
     cache_dir: str | None = None  # image-embedding cache (default: the data folder's .cache)
 
@@ -148,14 +152,14 @@ class _Familiarity:
 
 
 def calibrate(cfg: CalibrationConfig) -> dict[str, Any]:
-    """Compute every entity's weight and write them into the KB; returns a summary (also stored in the KB)."""
+    """Rank every entity's descriptions, then compute its weight with the ranked ones, and write both into a
+    new KB version; returns a summary (also stored in the KB)."""
     from evdsearch.clip_models import load_clip
     from evdsearch.datasets import find_dataset_json, open_dataset
     from evdsearch.engine.rewriters import create_rewriter
-    from evdsearch.engine.rewriters.base import description_text
     from evdsearch.engine.rewriting import QueryRewriter
+    from evdsearch.evaluation.description_evidence import rank_descriptions
     from evdsearch.evaluation.retrieval import RetrievalConfig, cached_image_embeddings
-    from evdsearch.indexer.kb import EntityWeight, KnowledgeBase
     from evdsearch.indexer.kb_publish import update_new_version
 
     check_splits(cfg.splits)
@@ -175,16 +179,37 @@ def calibrate(cfg: CalibrationConfig) -> dict[str, Any]:
         embs.append(emb)
     image_emb = np.concatenate(embs).astype(np.float32)
 
-    with KnowledgeBase.open(cfg.kb, readonly=True) as kb:
+    def write(kb: Any) -> dict[str, Any]:
+        """Rank descriptions, then weigh entities with the ranked ones, in one new KB version."""
         rewriter = QueryRewriter(kb, create_rewriter(cfg.rewriter, cfg.device),
                                  max_descriptions=cfg.max_descriptions, cache_size=0)
-        names = kb.display_names()
-        descriptions = {e: [description_text(d) for d in rewriter._evidence(names[e]).descriptions.get(e, [])]
-                        for e in names}
-        real, stand_in = _select_items(images, rewriter, cfg, set(names) | set(names.values()))
-        items = real + stand_in
-        log.info("calibrating on %d captions (%d stand-ins for unknown names)", len(real), len(stand_in))
-        rewritten = rewriter.rewriter.rewrite_batch([(it.text, it.evidence) for it in items]) if items else []
+        by_entity = _captions_by_entity(images, rewriter.matcher)
+        ranked = None
+        if cfg.rank_descriptions:
+            ranked = rank_descriptions(clip, image_emb, kb, {e: sorted({row for row, _, _ in found})
+                                                             for e, found in by_entity.items()}, cfg.top_k)
+        info, weights = _weigh(kb, rewriter, by_entity, clip, image_emb, cfg)
+        info["descriptions_ranked"] = ranked
+        kb.set_weights(weights, info)
+        return {**info, "weights": {e: asdict(w) for e, w in weights.items()}}
+
+    # a new KB version, swapped in: a server reading the current one never sees its pages written
+    return update_new_version(cfg.kb, write)
+
+
+def _weigh(kb: Any, rewriter: Any, by_entity: dict[str, list[tuple[int, str, Any]]], clip: Any,
+           image_emb: np.ndarray, cfg: CalibrationConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(calibration info, entity -> EntityWeight): caption grid search where captions exist, else the fit."""
+    from evdsearch.engine.rewriters.base import description_text
+    from evdsearch.indexer.kb import EntityWeight
+
+    names = kb.display_names()
+    descriptions = {e: [description_text(d) for d in rewriter._evidence(names[e]).descriptions.get(e, [])]
+                    for e in names}
+    real, stand_in = _select_items(by_entity, rewriter, cfg, set(names) | set(names.values()))
+    items = real + stand_in
+    log.info("calibrating on %d captions (%d stand-ins for unknown names)", len(real), len(stand_in))
+    rewritten = rewriter.rewriter.rewrite_batch([(it.text, it.evidence) for it in items]) if items else []
     texts = [it.text for it in items]
     q = clip.encode_texts(texts) if items else np.zeros((0, image_emb.shape[1]), np.float32)
     q_rw = clip.encode_texts(rewritten) if items else q
@@ -219,9 +244,7 @@ def calibrate(cfg: CalibrationConfig) -> dict[str, Any]:
             "calibrated_entities": len(per_entity), "zero_shot_entities": len(entity_keys) - len(per_entity),
             "fit": {"familiarity": [round(float(v), 4) for v in knots[0]],
                     "alpha": [round(float(v), 4) for v in knots[1]]}}
-    # a new KB version, swapped in: a server reading the current one never sees its pages written
-    update_new_version(cfg.kb, lambda kb: kb.set_weights(weights, info))
-    return {**info, "weights": {e: asdict(w) for e, w in weights.items()}}
+    return info, weights
 
 
 def _origin(stand_in: list[_Item], nonce: str) -> str:
@@ -237,15 +260,20 @@ def _best_alphas(items: list[_Item], rr: np.ndarray, grid: tuple[float, ...]) ->
     return {e: (grid[int(np.argmax(rr[idx].mean(axis=0)))], len(idx)) for e, idx in rows.items()}
 
 
-def _select_items(images: list[Any], rewriter: Any, cfg: CalibrationConfig,
-                  taken: set[str]) -> tuple[list[_Item], list[_Item]]:
-    """Captions naming exactly one KB entity (at most max_captions per entity), and their stand-ins."""
+def _captions_by_entity(images: list[Any], matcher: Any) -> dict[str, list[tuple[int, str, Any]]]:
+    """Entity -> (image row, caption, mentions) of every caption naming exactly that one KB entity."""
     by_entity: dict[str, list[tuple[int, str, Any]]] = defaultdict(list)
     for row, image in enumerate(images):
         for sentence in image.sentences:
-            mentions = rewriter.matcher.find(sentence.raw)
+            mentions = matcher.find(sentence.raw)
             if mentions and len({m.entity for m in mentions}) == 1:
                 by_entity[mentions[0].entity].append((row, sentence.raw, mentions))
+    return by_entity
+
+
+def _select_items(by_entity: dict[str, list[tuple[int, str, Any]]], rewriter: Any, cfg: CalibrationConfig,
+                  taken: set[str]) -> tuple[list[_Item], list[_Item]]:
+    """At most max_captions captions per entity (seeded), and their stand-ins."""
     rng = random.Random(cfg.seed)
     taken = {t.lower() for t in taken}
     real, stand_in = [], []

@@ -129,17 +129,19 @@ def search_world(world: WorldSpec, rows: list[Row], cfg: QualityConfig) -> dict[
     targets = _targets(store, images, dataset)
     captions = [(s.raw, targets[im.relpath], s.kind) for im in images for s in im.sentences]
     kbs = {label: KnowledgeBase.open(path) for label, path in world.kbs.items()}
-    # One QueryRewriter per rewriter, caching every caption: rows differ only in fusion, not in the rewrite.
-    first_kb = next(iter(kbs.values()))
-    rewriters = {label: QueryRewriter(first_kb, create_rewriter(spec, device=cfg.device), cache_size=1 << 20)
-                 for label, spec in world.rewriters.items()}
-    no_rewrite = QueryRewriter(first_kb, create_rewriter("none"), cache_size=1 << 20)
+    first_kb = next(iter(kbs))
+    models = {label: create_rewriter(spec, device=cfg.device) for label, spec in world.rewriters.items()}
+    # One QueryRewriter per (rewriter, KB), caching every caption: each KB's calibration also ranked its
+    # descriptions, so a row rewrites with the descriptions of the KB whose weights it uses.
+    rewriters = {(rw, kb): QueryRewriter(kbs[kb], model, cache_size=1 << 20)
+                 for rw, model in models.items() for kb in kbs}
+    no_rewrite = QueryRewriter(kbs[first_kb], create_rewriter("none"), cache_size=1 << 20)
     out: dict[str, Any] = {"kinds": [k for _, _, k in captions], "rows": {}, "alpha_mean": {}, "seconds": {}}
     try:
         for row in rows:
             started = time.perf_counter()
-            kb = kbs[row.kb] if row.kb else first_kb
-            rewriter = rewriters[row.rewriter] if row.rewriter else no_rewrite
+            kb = kbs[row.kb or first_kb]
+            rewriter = rewriters[row.rewriter, row.kb or first_kb] if row.rewriter else no_rewrite
             config = EngineConfig(index_dir=str(index_dir), kb_dir=world.kbs.get(row.kb, ""), device=cfg.device,
                                   alpha=row.alpha if row.alpha is not None else cfg.alpha,
                                   adaptive_alpha=row.alpha is None)
