@@ -53,9 +53,13 @@ def run_get(args: argparse.Namespace) -> int:
         print(json.dumps(keep, ensure_ascii=False, indent=2))
         return 0
     print(f"{name}: {len(descriptions)} descriptions" + (", ranked by measured evidence" if measured else ""))
-    rows = [(str(i), f"{d.score:.3f}", *([f"{d.evidence:.3f}" if d.evidence is not None else "-"] if measured else []),
-             d.kind or "-", d.source, d.text) for i, d in enumerate(descriptions, 1)]
-    print(_format_table(rows, ("#", "score", *(["evidence"] if measured else []), "kind", "source", "description")))
+    header = ["#", "score", "kind", "source", "description"]
+    rows = [[str(i), f"{d.score:.3f}", d.kind or "-", d.source, d.text] for i, d in enumerate(descriptions, 1)]
+    if measured:  # an evidence column after the score
+        header.insert(2, "evidence")
+        for row, d in zip(rows, descriptions, strict=True):
+            row.insert(2, "-" if d.evidence is None else f"{d.evidence:.3f}")
+    print(_format_table([tuple(row) for row in rows], tuple(header)))
     return 0
 
 
