@@ -88,7 +88,11 @@ def create_collection(target: MilvusTarget, dim: int, replace: bool) -> Any:
     extra = {"nlist": 128} if target.index_type == "IVF_FLAT" else {"M": 16, "efConstruction": 200} \
         if target.index_type == "HNSW" else {}
     params.add_index(field_name="vector", index_type=target.index_type, metric_type="IP", params=extra)
-    mc.create_collection(target.collection, schema=schema, index_params=params)
+    mc.create_collection(target.collection, schema=schema)
+    # Milvus Lite does not implement AllocTimestamp, which pymilvus's wait for the index calls (its embedded
+    # server then logs a traceback); an index on an empty collection is ready at once, so Lite skips the wait.
+    mc.create_index(target.collection, params, sync="://" in target.uri)
+    mc.load_collection(target.collection)
     return mc
 
 
