@@ -23,7 +23,11 @@ def register(tree: Any) -> None:
                    help="calibrated knowledge base (repeat for several calibrations, e.g. "
                         "--kb train+val=fusion/kb_tv --kb train=fusion/kb_t); the first serves the fixed rows")
     p.add_argument("--rewriter", action="append", metavar="[LABEL=]SPEC",
-                   help="none | template | rewriter folder; repeat (default: template)")
+                   help="none | template | rewriter folder; repeat (default: template). A trained rewriter is "
+                        "ensembled with the template as `serve` does (q' = mean embedding of both rewrites)")
+    p.add_argument("--rewriter-alone", action="append", default=[], metavar="[LABEL=]FOLDER",
+                   help="a trained rewriter encoded on its own, without the template ensemble "
+                        "(`serve --no-template-ensemble`); repeat")
     p.add_argument("--index", default=None,
                    help="index folder of the test images inside each root (default: OUT/index/ROOTNAME; built "
                         "with evdsearch.indexer when missing)")
@@ -62,7 +66,11 @@ def worlds_from_args(args: argparse.Namespace) -> list[Any]:
     if args.bootstrap < 10:
         raise InvalidInput("--bootstrap must be at least 10")
     kbs = [_labelled(s) for s in args.kb]
-    rewriters = [_labelled(s) for s in (args.rewriter or ["template"])]
+    rewriters = [_labelled(s) for s in (args.rewriter or ([] if args.rewriter_alone else ["template"]))]
+    alone = [_labelled(s) for s in args.rewriter_alone]
+    labels = [label for label, _ in rewriters + alone]
+    if len(set(labels)) != len(labels):
+        raise InvalidInput(f"rewriter labels must differ (got {', '.join(labels)}): name them LABEL=SPEC")
     worlds = []
     for text in args.world.split(","):
         root = Path(text.strip())
@@ -72,7 +80,8 @@ def worlds_from_args(args: argparse.Namespace) -> list[Any]:
         index = _inside(root, args.index) if args.index else str(Path(args.out) / "index" / root.name)
         spec = WorldSpec(name=root.name, data=str(data), clip=_inside(root, args.clip),
                          kbs={label: _inside(root, path) for label, path in kbs},
-                         rewriters={label: _inside(root, spec) for label, spec in rewriters}, index=index)
+                         rewriters={label: _inside(root, spec) for label, spec in rewriters + alone}, index=index,
+                         alone=tuple(label for label, _ in alone))
         for what in [spec.data, spec.clip, *spec.kbs.values(),
                      *(v for v in spec.rewriters.values() if v not in ("none", "template"))]:
             if not Path(what).exists():

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.engine.fusion_options import add_ensemble_option
 
 DATASET_NAMES = ("flickr30k", "mscoco", "karpathy-json")
 
@@ -41,6 +42,7 @@ def register(tree: Any) -> None:
                         help="rewritten-query weight in fused mode for entities without a calibrated weight")
     parser.add_argument("--fixed-alpha", type=float, metavar="A",
                         help="one weight for every query, ignoring the KB's calibrated weights (EvdCLIP)")
+    add_ensemble_option(parser)
     parser.add_argument("--json", help="write the report as JSON here")
     parser.add_argument("--markdown", help="write a Markdown table here (default: beside --json)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -108,7 +110,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
                            pretrained=args.pretrained, split=args.split, modes=modes,
                            alpha=args.alpha if fixed is None else fixed, adaptive_alpha=fixed is None,
                            kb=args.kb, rewriter=_rewriters(args)[0][1], batch_size=args.batch_size,
-                           device=args.device, cache_dir=args.cache_dir)
+                           device=args.device, cache_dir=args.cache_dir,
+                           template_ensemble=getattr(args, "template_ensemble", True))
 
 
 def run(args: argparse.Namespace) -> int:

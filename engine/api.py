@@ -43,6 +43,7 @@ class EngineConfig:
     prefer_sources: tuple[str, ...] = ()  # KB sources ranked before the others (e.g. ("ift", "ex2")), then score
     alpha: float = 0.5  # weight of the rewritten query when a request leaves alpha unset (and no KB weight applies)
     adaptive_alpha: bool = True  # use the KB's calibrated per-entity weights (`kb calibrate`) when it has them
+    template_ensemble: bool = True  # a trained rewriter's q' is the mean embedding of its rewrite and the template's
     model: str | None = None  # CLIP to load instead of the one named in the index manifest
     pretrained: str | None = None  # pretrained tag / weights file for `model`
     text_encoder: str = "auto"  # auto: the CLIP folder's ONNX text export when present and current; torch | onnx | onnx-int8
@@ -97,6 +98,7 @@ class RewriteResult:
     entities: list[str] = field(default_factory=list)  # distinct entities, in order of first mention
     descriptions: dict[str, list[Description]] = field(default_factory=dict)  # those handed to the rewriter
     mentions: list[EntityMention] = field(default_factory=list)  # every match, with its span
+    variants: list[str] = field(default_factory=list)  # more rewrites whose embeddings are averaged into q'
 
 
 @dataclass
@@ -108,6 +110,7 @@ class Explanation:
     rewritten_query: str  # what the query became ("" for image / embedding queries)
     timings_ms: dict[str, float]  # per stage: rewrite, encode, search, hydrate
     alpha: float | None = None  # weight of the rewritten query this query was fused with (None: not a text query)
+    rewrite_variants: list[str] = field(default_factory=list)  # rewrites averaged with rewritten_query (ensemble)
 
 
 @dataclass

@@ -49,14 +49,16 @@ def response_to_proto(resp: SearchResponse) -> pb.SearchResponse:
         out.explanation.CopyFrom(pb.Explanation(
             entities=[entity_to_proto(m) for m in ex.entities],
             descriptions=descriptions_to_proto(ex.descriptions),
-            rewritten_query=ex.rewritten_query, timings_ms=ex.timings_ms, alpha=ex.alpha))
+            rewritten_query=ex.rewritten_query, timings_ms=ex.timings_ms, alpha=ex.alpha,
+            rewrite_variants=ex.rewrite_variants))
     return out
 
 
 def rewrite_to_proto(result: RewriteResult, rewriter: str) -> pb.RewriteResponse:
     return pb.RewriteResponse(query=result.query, rewritten=result.rewritten,
                               entities=[entity_to_proto(m) for m in result.mentions],
-                              descriptions=descriptions_to_proto(result.descriptions), rewriter=rewriter)
+                              descriptions=descriptions_to_proto(result.descriptions), rewriter=rewriter,
+                              rewrite_variants=result.variants)
 
 
 def info_to_proto(info: EngineInfo) -> pb.InfoResponse:

@@ -71,13 +71,17 @@ class QueryRewriter:
     """Rewrites text queries the same way for the server and the benchmarks.
 
     Results are cached and shared: treat a returned RewriteResult as read-only.
+    With `template_ensemble`, a trained rewriter's result also carries the template's rewrite as a variant:
+    the engine averages their embeddings, so one rewrite's wrong colour or shape is outvoted (issue 12).
     """
 
     def __init__(self, kb: KnowledgeBase | None, rewriter: Rewriter, max_descriptions: int = 3,
                  cache_size: int = 1024, normalize: Callable[[str], str] | None = None,
-                 prefer_sources: Sequence[str] = ()) -> None:
+                 prefer_sources: Sequence[str] = (), template_ensemble: bool = False) -> None:
         self.kb = kb
         self.rewriter = rewriter
+        # the template is the ensemble's second member; for none / template there is nothing to add
+        self.template_ensemble = template_ensemble and rewriter.name not in ("none", "template")
         self.max_descriptions = max_descriptions
         self.prefer_sources = tuple(prefer_sources)  # e.g. ("ex2", "ift"): these sources' descriptions first
         self.matcher = EntityMatcher(kb.entities(), normalize) if kb is not None else None
@@ -106,11 +110,22 @@ class QueryRewriter:
             else:
                 self.cache.put(query, result)
         if pending:
-            rewritten = self.rewriter.rewrite_batch([(r.query, r.descriptions) for r in pending])
-            for result, text in zip(pending, rewritten, strict=True):
-                result.rewritten = text
+            rewritten = self.rewrite_items([(r.query, r.descriptions) for r in pending])
+            for result, (text, variants) in zip(pending, rewritten, strict=True):
+                result.rewritten, result.variants = text, variants
                 self.cache.put(result.query, result)
         return [results[query] for query in queries]
+
+    def rewrite_items(self, items: Sequence[tuple[str, Any]]) -> list[tuple[str, list[str]]]:
+        """(rewrite, variants) per (query, evidence) pair: one rewriter batch, plus the template's rewrite
+        as the variant when ensembling (calibration encodes exactly what the engine will)."""
+        from evdsearch.engine.rewriters.template import template_rewrite
+
+        rewritten = self.rewriter.rewrite_batch(list(items))
+        if not self.template_ensemble:
+            return [(text, []) for text in rewritten]
+        return [(text, [template_rewrite(query, evidence)]) for text, (query, evidence)
+                in zip(rewritten, items, strict=True)]
 
     def _evidence(self, query: str) -> RewriteResult:
         """Entities and descriptions; no rewriter call (a query without evidence stays as it is)."""

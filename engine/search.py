@@ -81,7 +81,8 @@ class SearchEngine:
         store, clip, kb, rewriter = open_parts(config, kb=kb)
         query_rewriter = QueryRewriter(kb, rewriter, max_descriptions=config.max_descriptions,
                                        cache_size=config.rewrite_cache_size,
-                                       prefer_sources=config.prefer_sources)
+                                       prefer_sources=config.prefer_sources,
+                                       template_ensemble=config.template_ensemble)
         return cls(store, clip, query_rewriter, config, kb=kb)
 
     def close(self) -> None:
@@ -136,7 +137,7 @@ class SearchEngine:
         if req.mode == "original" and not req.explain:
             return True
         rewrite = self.rewriter.cache.peek(text)
-        return rewrite is not None and self.encoder.contains(rewrite.rewritten)
+        return rewrite is not None and all(self.encoder.contains(t) for t in (rewrite.rewritten, *rewrite.variants))
 
     def _rewrite_stage(self, queries: list[Query]) -> list[RewriteResult | None]:
         """Rewrites for the text queries whose mode or explanation needs q'; the others keep q' = q.
@@ -161,7 +162,8 @@ class SearchEngine:
         if rewrite is None:  # image / embedding query: nothing to rewrite
             return Explanation(entities=[], descriptions={}, rewritten_query="", timings_ms=dict(timings_ms))
         return Explanation(entities=list(rewrite.mentions), descriptions=dict(rewrite.descriptions),
-                           rewritten_query=rewrite.rewritten, timings_ms=dict(timings_ms), alpha=alpha)
+                           rewritten_query=rewrite.rewritten, timings_ms=dict(timings_ms), alpha=alpha,
+                           rewrite_variants=list(rewrite.variants))
 
     def rewrite(self, text: str) -> RewriteResult:
         """What a text query becomes; raises InvalidInput for an empty or too long one."""
@@ -169,8 +171,9 @@ class SearchEngine:
 
     @property
     def rewriter_name(self) -> str:
-        """none, template, or the seq2seq model folder."""
-        return self.rewriter.rewriter.name
+        """none, template, or the seq2seq model folder (with "+ template" when ensembled with the template)."""
+        name = self.rewriter.rewriter.name
+        return f"{name} + template" if self.rewriter.template_ensemble else name
 
     def info(self) -> EngineInfo:
         """The loaded model, index, knowledge base and rewriter."""

@@ -2,7 +2,7 @@
 # Adaptive fusion artefacts for one world root (ROOT/world, ROOT/kb, ROOT/clip from `world make`, `kb import`,
 # `train clip`), written to ROOT/fusion: KB copies calibrated with the template rewriter (kb_tv: train+val,
 # kb_t: train only), DEQR with both regimes, SFT and PRO rewriters (fixed steps, ONNX exports), and KB copies
-# calibrated with the PRO rewriter's rewrites (kb_tv_pro, kb_t_pro). `evdsearch bench quality` over the roots
+# calibrated with the PRO rewriter's rewrites (kb_tv_pro, kb_t_pro; averaged with the template's as `serve` does). `evdsearch bench quality` over the roots
 # gives the tables (docs/rewriter.md). Stages already done are skipped, so a rerun resumes.
 # Usage: scripts/adaptive_fusion_world.sh ROOT [STAGES]
 #   STAGES: calibrate (template KBs), rewriters (DEQR, SFT, PRO, PRO KBs) or all (default).

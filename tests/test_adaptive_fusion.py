@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -86,11 +87,14 @@ def test_explanation_alpha_reaches_the_proto(calibrated_parts: tuple[Path, Path]
 def test_fixed_alpha_flag_is_checked() -> None:
     import argparse
 
-    from evdsearch.engine.fusion_options import fusion_settings
+    from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
     from evdsearch.errors import InvalidInput
 
-    assert fusion_settings(argparse.Namespace(fixed_alpha=None)) == {"alpha": 0.5, "adaptive_alpha": True}
-    assert fusion_settings(argparse.Namespace(fixed_alpha=0.2)) == {"alpha": 0.2, "adaptive_alpha": False}
+    parser = argparse.ArgumentParser()
+    add_fusion_options(parser)
+    assert fusion_settings(parser.parse_args([])) == {"alpha": 0.5, "adaptive_alpha": True, "template_ensemble": True}
+    assert fusion_settings(parser.parse_args(["--fixed-alpha", "0.2", "--no-template-ensemble"])) == {
+        "alpha": 0.2, "adaptive_alpha": False, "template_ensemble": False}
     with pytest.raises(InvalidInput, match="--fixed-alpha"):
         fusion_settings(argparse.Namespace(fixed_alpha=2.0))
 
@@ -117,6 +121,7 @@ def test_calibrate_writes_a_weight_per_entity(world_root: Path) -> None:
     assert any(w.method == "captions" and w.evidence > 0 for w in weights.values())
     assert all(0.0 <= w.alpha <= 1.0 and w.familiarity is not None for w in weights.values())
     assert info["splits"] == ["train", "val"] and info["stand_ins"] == info["captions"] > 0
+    assert info["template_ensemble"] is False  # the template rewriter has no second rewrite to average with
 
 
 def test_calibrate_ranks_every_description_by_evidence(world_root: Path) -> None:
@@ -218,3 +223,23 @@ def test_stand_in_names_never_run_out() -> None:
     names = [nonce_name(rng, taken) for _ in range(5000)]
     assert len(set(names)) == 5000
     assert max(len(n) for n in names) > min(len(n) for n in names)  # longer words once three syllables ran short
+
+
+def test_bench_quality_rewriter_alone_rows(world_root: Path, tmp_path: Path) -> None:
+    """--rewriter rows are ensembled with the template (as served); --rewriter-alone rows are not; labels differ."""
+    from evdsearch.benchmarks.quality_cli import worlds_from_args
+    from evdsearch.cli import build_parser
+    from evdsearch.errors import InvalidInput
+
+    def parse_bench_quality(argv: list[str]) -> Any:
+        return build_parser().parse_args(["bench", "quality", *argv])
+
+    rewriter_dir = world_root / "clip"  # any folder passes the path check; nothing is loaded here
+    args = parse_bench_quality(["--world", str(world_root), "--kb", "tv=kb", "--rewriter", f"PRO={rewriter_dir}",
+                                "--rewriter-alone", f"PRO alone={rewriter_dir}", "--out", str(tmp_path)])
+    (world,) = worlds_from_args(args)
+    assert list(world.rewriters) == ["PRO", "PRO alone"] and world.alone == ("PRO alone",)
+    clash = parse_bench_quality(["--world", str(world_root), "--kb", "kb", "--rewriter", f"PRO={rewriter_dir}",
+                                 "--rewriter-alone", f"PRO={rewriter_dir}", "--out", str(tmp_path)])
+    with pytest.raises(InvalidInput, match="rewriter labels must differ"):
+        worlds_from_args(clash)

@@ -94,3 +94,47 @@ def test_large_batches_are_generated_in_chunks(t5_dir: Path, monkeypatch: pytest
     items = [(q, e) for q, e, _ in EXAMPLES] * 2 + [EXAMPLES[0][:2]]
     assert rewriter.rewrite_batch(items) == [t for _, _, t in EXAMPLES] * 2 + [EXAMPLES[0][2]]
     assert sizes == [2, 2, 1]
+
+
+def test_template_ensemble_adds_the_template_rewrite(t5_dir: Path, tmp_path: Path) -> None:
+    """With a trained rewriter the template's rewrite rides along as a variant; without the flag it does not,
+    and the template rewriter itself never gets a copy of its own rewrite."""
+    from evdsearch.engine.rewriters.template import TemplateRewriter, template_rewrite
+    from evdsearch.engine.rewriting import QueryRewriter
+    from evdsearch.indexer.kb import KnowledgeBase
+
+    query = "a tomato on a table"
+    with KnowledgeBase.open(tmp_path / "kb", readonly=False) as kb:
+        kb.import_records([{"entity": "tomato", "description": "a red round fruit", "source": "enc", "score": 1.0}])
+        ensembled = QueryRewriter(kb, Seq2SeqRewriter(t5_dir, device="cpu"), template_ensemble=True).rewrite(query)
+        alone = QueryRewriter(kb, Seq2SeqRewriter(t5_dir, device="cpu")).rewrite(query)
+        template = QueryRewriter(kb, TemplateRewriter(), template_ensemble=True).rewrite(query)
+    assert ensembled.rewritten == alone.rewritten == "a red round fruit on a table"
+    assert ensembled.variants == [template_rewrite(query, ensembled.descriptions)] == [template.rewritten]
+    assert alone.variants == [] and template.variants == []
+
+
+def test_engine_searches_with_the_mean_of_both_rewrites(t5_dir: Path, tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """q' is the normalised mean of the trained rewrite's and the template rewrite's embeddings: hits' rewritten
+    scores say so, the explanation names the variant, and --no-template-ensemble (False) drops it."""
+    import numpy as np
+    from test_engine_support import build_index, build_kb, open_engine
+
+    from evdsearch.engine.api import SearchRequest
+
+    index, kb = build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb")
+    query = "a tomato on a table"
+    with open_engine(index, kb, rewriter=str(t5_dir)) as engine:
+        response = engine.search(SearchRequest(text=query, k=3, explain=True))
+        ex = response.explanation
+        assert ex.rewritten_query == "a red round fruit on a table"
+        assert len(ex.rewrite_variants) == 1 and ex.rewrite_variants[0].startswith("a tomato on a table, tomato which")
+        vectors = engine.clip.encode_texts([ex.rewritten_query, ex.rewrite_variants[0]])
+        mean = vectors.mean(axis=0) / np.linalg.norm(vectors.mean(axis=0))
+        items = np.asarray(engine.store.embeddings)
+        for hit in response.hits:
+            assert hit.rewritten_score == pytest.approx(float(items[hit.id] @ mean), abs=1e-5)
+        assert engine.info().rewriter == f"{t5_dir} + template"
+    with open_engine(index, kb, rewriter=str(t5_dir), template_ensemble=False) as engine:
+        ex = engine.search(SearchRequest(text=query, k=3, explain=True)).explanation
+        assert ex.rewrite_variants == [] and engine.info().rewriter == str(t5_dir)

@@ -48,6 +48,7 @@ def explanation_lines(ex: Any) -> list[str]:
         lines.append(f"  {group.entity}:")
         lines += [f"    - {d.text}  [{d.source}, {d.score:.2f}]" for d in group.descriptions]
     lines.append(f"rewritten query: {ex.rewritten_query or '(no rewrite)'}")
+    lines += [f"  averaged with: {variant}" for variant in ex.rewrite_variants]
     if ex.HasField("alpha"):
         lines.append(f"alpha (weight of the rewritten query): {ex.alpha:.2f}")
     stages = [s for s in STAGE_ORDER if s in ex.timings_ms] + sorted(set(ex.timings_ms) - set(STAGE_ORDER))

@@ -41,7 +41,7 @@ def explanation_from_proto(msg: pb.Explanation) -> Explanation:
         descriptions={group.entity: [Description(text=d.text, source=d.source, score=d.score)
                                      for d in group.descriptions] for group in msg.descriptions},
         rewritten_query=msg.rewritten_query, timings_ms=dict(msg.timings_ms),
-        alpha=msg.alpha if msg.HasField("alpha") else None)
+        alpha=msg.alpha if msg.HasField("alpha") else None, rewrite_variants=list(msg.rewrite_variants))
 
 
 def response_from_proto(msg: pb.SearchResponse, image_root: str | None = None) -> SearchResponse:

@@ -82,6 +82,9 @@ def summary_markdown(result: dict[str, Any]) -> str:
     elif ex["entities"]:
         names = ", ".join(dict.fromkeys(m["entity"] for m in ex["entities"]))
         found = f"**Entities found:** {names}."
+        if ex.get("rewrite_variants"):
+            found += " q' averages the rewrite with the template's: " + "; ".join(
+                f"*{v}*" for v in ex["rewrite_variants"])
     else:
         found = "**No knowledge-base entity found**: the rewritten query is the query itself."
     stages = [s for s in TIMING_STAGES if s in ex["timings_ms"]]

@@ -17,12 +17,13 @@ def hit_json(hit: Hit, rank: int) -> dict[str, Any]:
 def explanation_json(ex: Explanation | None) -> dict[str, Any]:
     """Entities with spans, descriptions per entity, rewritten query, stage timings (empty when absent)."""
     if ex is None:
-        return {"entities": [], "descriptions": {}, "rewritten_query": "", "timings_ms": {}}
+        return {"entities": [], "descriptions": {}, "rewritten_query": "", "rewrite_variants": [], "timings_ms": {}}
     return {
         "entities": [{"entity": m.entity, "text": m.text, "start": m.start, "end": m.end} for m in ex.entities],
         "descriptions": {entity: [{"text": d.text, "source": d.source, "score": float(d.score)} for d in found]
                          for entity, found in ex.descriptions.items()},
         "rewritten_query": ex.rewritten_query,
+        "rewrite_variants": list(ex.rewrite_variants),
         "timings_ms": {stage: float(ms) for stage, ms in ex.timings_ms.items()},
     }
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.engine.fusion_options import add_ensemble_option
 
 
 def register(tree: Any) -> None:
@@ -23,6 +24,7 @@ def register(tree: Any) -> None:
     p.add_argument("--max-captions", type=int, default=40, help="captions scored per entity (default 40)")
     p.add_argument("--keep-description-order", action="store_true",
                    help="do not rank descriptions by measured evidence (keep the imported scores' order)")
+    add_ensemble_option(p)
     p.add_argument("--cache-dir", help="image-embedding cache folder (default: DATA/.cache)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
                                           images=args.images, splits=splits, rewriter=args.rewriter,
                                           max_captions=args.max_captions, seed=args.seed, device=args.device,
                                           cache_dir=args.cache_dir,
-                                          rank_descriptions=not args.keep_description_order))
+                                          rank_descriptions=not args.keep_description_order,
+                                          template_ensemble=args.template_ensemble))
     weights = summary["weights"]
     methods = Counter(w["method"] for w in weights.values())
     for method in sorted(methods):

@@ -50,6 +50,7 @@ class CalibrationConfig:
     max_descriptions: int = 3  # descriptions per entity handed to the rewriter (as the engine's default)
     seed: int = 0  # caption sampling and made-up names
     rank_descriptions: bool = True  # measure each description's evidence first, so the engine hands on the best
+    template_ensemble: bool = True  # a trained rewriter's q' averaged with the template's, as the engine serves it
     device: str = "auto"  # auto | cpu | cuda
     cache_dir: str | None = None  # image-embedding cache (default: the data folder's .cache)
 
@@ -182,7 +183,8 @@ def calibrate(cfg: CalibrationConfig) -> dict[str, Any]:
     def write(kb: Any) -> dict[str, Any]:
         """Rank descriptions, then weigh entities with the ranked ones, in one new KB version."""
         rewriter = QueryRewriter(kb, create_rewriter(cfg.rewriter, cfg.device),
-                                 max_descriptions=cfg.max_descriptions, cache_size=0)
+                                 max_descriptions=cfg.max_descriptions, cache_size=0,
+                                 template_ensemble=cfg.template_ensemble)
         by_entity = _captions_by_entity(images, rewriter.matcher)
         ranked = None
         if cfg.rank_descriptions:
@@ -200,6 +202,7 @@ def calibrate(cfg: CalibrationConfig) -> dict[str, Any]:
 def _weigh(kb: Any, rewriter: Any, by_entity: dict[str, list[tuple[int, str, Any]]], clip: Any,
            image_emb: np.ndarray, cfg: CalibrationConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """(calibration info, entity -> EntityWeight): caption grid search where captions exist, else the fit."""
+    from evdsearch.engine.encoding import encode_rewrites
     from evdsearch.engine.rewriters.base import description_text
     from evdsearch.indexer.kb import EntityWeight
 
@@ -209,10 +212,9 @@ def _weigh(kb: Any, rewriter: Any, by_entity: dict[str, list[tuple[int, str, Any
     real, stand_in = _select_items(by_entity, rewriter, cfg, set(names) | set(names.values()))
     items = real + stand_in
     log.info("calibrating on %d captions (%d stand-ins for unknown names)", len(real), len(stand_in))
-    rewritten = rewriter.rewriter.rewrite_batch([(it.text, it.evidence) for it in items]) if items else []
     texts = [it.text for it in items]
     q = clip.encode_texts(texts) if items else np.zeros((0, image_emb.shape[1]), np.float32)
-    q_rw = clip.encode_texts(rewritten) if items else q
+    q_rw = encode_rewrites(clip, rewriter.rewrite_items([(it.text, it.evidence) for it in items])) if items else q
     rr = _reciprocal_ranks(q, q_rw, image_emb, np.array([it.target for it in items], dtype=np.int64), cfg.grid)
 
     familiarity = _Familiarity(clip, image_emb, cfg.top_k)
@@ -240,7 +242,7 @@ def _weigh(kb: Any, rewriter: Any, by_entity: dict[str, list[tuple[int, str, Any
             weights[e] = EntityWeight(alpha=round(apply_fit(knots, fam[e]), 4), method="zero-shot", evidence=0,
                                       familiarity=round(fam[e], 4))
     info = {"splits": list(cfg.splits), "data": str(cfg.data), "model": asdict(clip.identity),
-            "rewriter": cfg.rewriter, "grid": list(cfg.grid), "captions": len(real), "stand_ins": len(stand_in),
+            "rewriter": cfg.rewriter, "template_ensemble": rewriter.template_ensemble, "grid": list(cfg.grid), "captions": len(real), "stand_ins": len(stand_in),
             "calibrated_entities": len(per_entity), "zero_shot_entities": len(entity_keys) - len(per_entity),
             "fit": {"familiarity": [round(float(v), 4) for v in knots[0]],
                     "alpha": [round(float(v), 4) for v in knots[1]]}}

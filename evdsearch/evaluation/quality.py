@@ -39,6 +39,7 @@ class WorldSpec:
     kbs: dict[str, str]  # KB label -> KB folder; the first is used by fixed-alpha rows
     rewriters: dict[str, str]  # rewriter label -> none | template | rewriter folder
     index: str  # index folder of the test images (built when missing)
+    alone: tuple[str, ...] = ()  # rewriter labels encoded on their own, without the template ensemble
 
 
 @dataclass
@@ -132,8 +133,9 @@ def search_world(world: WorldSpec, rows: list[Row], cfg: QualityConfig) -> dict[
     first_kb = next(iter(kbs))
     models = {label: create_rewriter(spec, device=cfg.device) for label, spec in world.rewriters.items()}
     # One QueryRewriter per (rewriter, KB), caching every caption: each KB's calibration also ranked its
-    # descriptions, so a row rewrites with the descriptions of the KB whose weights it uses.
-    rewriters = {(rw, kb): QueryRewriter(kbs[kb], model, cache_size=1 << 20)
+    # descriptions, so a row rewrites with the descriptions of the KB whose weights it uses. Trained rewriters
+    # are ensembled with the template as the engine serves them, unless listed in `alone`.
+    rewriters = {(rw, kb): QueryRewriter(kbs[kb], model, cache_size=1 << 20, template_ensemble=rw not in world.alone)
                  for rw, model in models.items() for kb in kbs}
     no_rewrite = QueryRewriter(kbs[first_kb], create_rewriter("none"), cache_size=1 << 20)
     out: dict[str, Any] = {"kinds": [k for _, _, k in captions], "rows": {}, "alpha_mean": {}, "seconds": {}}

@@ -45,6 +45,7 @@ class RetrievalConfig:
     adaptive_alpha: bool = True  # fused mode uses the KB's calibrated per-entity weights when it has them
     kb: str | None = None  # knowledge base folder for the rewriting modes
     rewriter: str = "template"  # none | template | rewriter folder, for the rewriting modes
+    template_ensemble: bool = True  # a trained rewriter's q' averaged with the template's, as `serve` does
     ks: tuple[int, ...] = DEFAULT_KS  # the K of Recall@K
     batch_size: int = 256  # images / captions per encoder batch
     device: str = "auto"  # auto | cpu | cuda
@@ -130,6 +131,7 @@ class QueryContext:
     _rewriter: Any = None
     _cache: dict[str, np.ndarray] = field(default_factory=dict)
     _texts: dict[str, list[str]] = field(default_factory=dict)
+    _variants: list[list[str]] = field(default_factory=list)  # per caption: rewrites averaged into q'
     stats: dict[str, Any] = field(default_factory=dict)  # reported beside the recalls
 
     def rewriter(self) -> Any:
@@ -143,7 +145,8 @@ class QueryContext:
                 raise ModelUnavailable(f"query rewriting modes need the engine and KB modules ({err})") from err
             kb = KnowledgeBase.open(self.cfg.kb, readonly=True) if self.cfg.kb else None
             self._rewriter = QueryRewriter(kb, create_rewriter(self.cfg.rewriter, self.cfg.device),
-                                           cache_size=0)  # every caption is rewritten once here
+                                           cache_size=0,  # every caption is rewritten once here
+                                           template_ensemble=self.cfg.template_ensemble)
         return self._rewriter
 
     def rewritten(self, captions: list[str]) -> list[str]:
@@ -151,6 +154,7 @@ class QueryContext:
         if "rewritten" not in self._texts:
             results = self.rewriter().rewrite_many(captions)
             self._texts["rewritten"] = [r.rewritten for r in results]
+            self._variants = [r.variants for r in results]
             self._texts["entities"] = [list(r.descriptions) for r in results]
             self.stats["rewritten_fraction"] = round(sum(r.rewritten != r.query for r in results) / max(1, len(results)), 4)
         return self._texts["rewritten"]
@@ -167,7 +171,14 @@ def _original(captions: list[str], ctx: QueryContext) -> np.ndarray:
 
 
 def _rewritten(captions: list[str], ctx: QueryContext) -> np.ndarray:
-    return ctx.encode("rewritten", ctx.rewritten(captions))
+    rewritten = ctx.rewritten(captions)
+    if not any(ctx._variants):
+        return ctx.encode("rewritten", rewritten)
+    if "rewritten" not in ctx._cache:  # the template ensemble: q' as the engine computes it
+        from evdsearch.engine.encoding import encode_rewrites
+
+        ctx._cache["rewritten"] = encode_rewrites(ctx.clip, list(zip(rewritten, ctx._variants, strict=True)))
+    return ctx._cache["rewritten"]
 
 
 def _fused(captions: list[str], ctx: QueryContext) -> np.ndarray:

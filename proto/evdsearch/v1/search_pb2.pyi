@@ -83,7 +83,7 @@ class EntityDescriptions(_message.Message):
     def __init__(self, entity: _Optional[str] = ..., descriptions: _Optional[_Iterable[_Union[Description, _Mapping]]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("entities", "descriptions", "rewritten_query", "timings_ms", "alpha")
+    __slots__ = ("entities", "descriptions", "rewritten_query", "timings_ms", "alpha", "rewrite_variants")
     class TimingsMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,12 +96,14 @@ class Explanation(_message.Message):
     REWRITTEN_QUERY_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_MS_FIELD_NUMBER: _ClassVar[int]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
+    REWRITE_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     entities: _containers.RepeatedCompositeFieldContainer[Entity]
     descriptions: _containers.RepeatedCompositeFieldContainer[EntityDescriptions]
     rewritten_query: str
     timings_ms: _containers.ScalarMap[str, float]
     alpha: float
-    def __init__(self, entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewritten_query: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., alpha: _Optional[float] = ...) -> None: ...
+    rewrite_variants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewritten_query: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., alpha: _Optional[float] = ..., rewrite_variants: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "explanation")
@@ -130,18 +132,20 @@ class RewriteRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ...) -> None: ...
 
 class RewriteResponse(_message.Message):
-    __slots__ = ("query", "rewritten", "entities", "descriptions", "rewriter")
+    __slots__ = ("query", "rewritten", "entities", "descriptions", "rewriter", "rewrite_variants")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     REWRITTEN_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
     REWRITER_FIELD_NUMBER: _ClassVar[int]
+    REWRITE_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     query: str
     rewritten: str
     entities: _containers.RepeatedCompositeFieldContainer[Entity]
     descriptions: _containers.RepeatedCompositeFieldContainer[EntityDescriptions]
     rewriter: str
-    def __init__(self, query: _Optional[str] = ..., rewritten: _Optional[str] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewriter: _Optional[str] = ...) -> None: ...
+    rewrite_variants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, query: _Optional[str] = ..., rewritten: _Optional[str] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewriter: _Optional[str] = ..., rewrite_variants: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InfoRequest(_message.Message):
     __slots__ = ()
