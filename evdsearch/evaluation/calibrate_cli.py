@@ -24,6 +24,9 @@ def register(tree: Any) -> None:
     p.add_argument("--max-captions", type=int, default=40, help="captions scored per entity (default 40)")
     p.add_argument("--keep-description-order", action="store_true",
                    help="do not rank descriptions by measured evidence (keep the imported scores' order)")
+    p.add_argument("--best-caption-weight", action="store_true",
+                   help="give a captioned entity its captions' best weight even when it beats the familiarity "
+                        "fit's by less than one standard error (default: keep the fit's then)")
     add_ensemble_option(p)
     p.add_argument("--cache-dir", help="image-embedding cache folder (default: DATA/.cache)")
     p.add_argument("--seed", type=int, default=0)
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
                                           max_captions=args.max_captions, seed=args.seed, device=args.device,
                                           cache_dir=args.cache_dir,
                                           rank_descriptions=not args.keep_description_order,
-                                          template_ensemble=args.template_ensemble))
+                                          template_ensemble=args.template_ensemble,
+                                          prefer_prior=not args.best_caption_weight))
     weights = summary["weights"]
     methods = Counter(w["method"] for w in weights.values())
     for method in sorted(methods):
@@ -57,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"ranked the descriptions of {sum(ranked.values())} entities by measured evidence "
               f"({ranked['captions']} by their captioned images, {ranked['consensus']} by agreement "
               "between their descriptions)")
+    if summary.get("captions_kept_the_fit"):
+        print(f"{summary['captions_kept_the_fit']} captioned entities kept the familiarity fit's weight (their "
+              "captions' best was not better by one standard error)")
     print(f"calibrated {len(weights)} entities from {summary['captions']} {','.join(splits)} captions "
           f"(+{summary['stand_ins']} stand-ins for unknown names) into {args.kb}")
     return 0

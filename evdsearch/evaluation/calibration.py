@@ -51,6 +51,7 @@ class CalibrationConfig:
     seed: int = 0  # caption sampling and made-up names
     rank_descriptions: bool = True  # measure each description's evidence first, so the engine hands on the best
     template_ensemble: bool = True  # a trained rewriter's q' averaged with the template's, as the engine serves it
+    prefer_prior: bool = True  # captions override the familiarity fit's weight only when better by > 1 SE
     device: str = "auto"  # auto | cpu | cuda
     cache_dir: str | None = None  # image-embedding cache (default: the data folder's .cache)
 
@@ -234,16 +235,22 @@ def _weigh(kb: Any, rewriter: Any, by_entity: dict[str, list[tuple[int, str, Any
     knots = isotonic_decreasing(np.array(points_x), np.array(points_y))
 
     weights: dict[str, EntityWeight] = {}
+    rows = _rows_by_entity(real)
+    kept_prior = 0
     for e in entity_keys:
         if e in per_entity:
-            alpha, n = per_entity[e]
-            weights[e] = EntityWeight(alpha=float(alpha), method="captions", evidence=n, familiarity=round(fam[e], 4))
+            alpha = _captions_or_prior(rr[rows[e]], cfg.grid, apply_fit(knots, fam[e])) if cfg.prefer_prior \
+                else per_entity[e][0]
+            kept_prior += alpha != per_entity[e][0]
+            weights[e] = EntityWeight(alpha=float(alpha), method="captions", evidence=per_entity[e][1],
+                                      familiarity=round(fam[e], 4))
         else:
             weights[e] = EntityWeight(alpha=round(apply_fit(knots, fam[e]), 4), method="zero-shot", evidence=0,
                                       familiarity=round(fam[e], 4))
     info = {"splits": list(cfg.splits), "data": str(cfg.data), "model": asdict(clip.identity),
-            "rewriter": cfg.rewriter, "template_ensemble": rewriter.template_ensemble, "grid": list(cfg.grid), "captions": len(real), "stand_ins": len(stand_in),
-            "calibrated_entities": len(per_entity), "zero_shot_entities": len(entity_keys) - len(per_entity),
+            "rewriter": cfg.rewriter, "template_ensemble": rewriter.template_ensemble, "grid": list(cfg.grid),
+            "captions": len(real), "stand_ins": len(stand_in), "calibrated_entities": len(per_entity),
+            "captions_kept_the_fit": kept_prior, "zero_shot_entities": len(entity_keys) - len(per_entity),
             "fit": {"familiarity": [round(float(v), 4) for v in knots[0]],
                     "alpha": [round(float(v), 4) for v in knots[1]]}}
     return info, weights
@@ -254,12 +261,33 @@ def _origin(stand_in: list[_Item], nonce: str) -> str:
     return next(it.origin for it in stand_in if it.entity == nonce)
 
 
-def _best_alphas(items: list[_Item], rr: np.ndarray, grid: tuple[float, ...]) -> dict[str, tuple[float, int]]:
-    """Entity -> (grid weight with the best mean reciprocal rank, captions); ties go to the smaller weight."""
+def _rows_by_entity(items: list[_Item]) -> dict[str, list[int]]:
     rows: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         rows[it.entity].append(i)
-    return {e: (grid[int(np.argmax(rr[idx].mean(axis=0)))], len(idx)) for e, idx in rows.items()}
+    return rows
+
+
+def _best_alphas(items: list[_Item], rr: np.ndarray, grid: tuple[float, ...]) -> dict[str, tuple[float, int]]:
+    """Entity -> (grid weight with the best mean reciprocal rank, captions); ties go to the smaller weight."""
+    return {e: (grid[int(np.argmax(rr[idx].mean(axis=0)))], len(idx)) for e, idx in _rows_by_entity(items).items()}
+
+
+def _captions_or_prior(rr: np.ndarray, grid: tuple[float, ...], prior: float) -> float:
+    """The captions' best grid weight only when it beats the familiarity fit's weight (`prior`, taken at its
+    nearest grid point) by more than one standard error of the paired difference; else that grid point.
+
+    Forty captions or fewer make the best of eleven weights partly noise: a seen entity's lucky 0.3 cost
+    seen-entity recall on fresh worlds; the fit pools every entity and stand-in, so it is the safer default.
+    """
+    means = rr.mean(axis=0)
+    best = int(np.argmax(means))
+    near = int(np.argmin(np.abs(np.asarray(grid) - prior)))
+    if len(rr) < 2:
+        return float(grid[near])
+    diff = rr[:, best] - rr[:, near]
+    se = float(diff.std(ddof=1)) / np.sqrt(len(rr))
+    return float(grid[best] if means[best] - means[near] > se else grid[near])
 
 
 def _captions_by_entity(images: list[Any], matcher: Any) -> dict[str, list[tuple[int, str, Any]]]:

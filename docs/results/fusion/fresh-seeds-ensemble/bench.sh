@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Issue 12: trained rewriters as served (ensembled with the template) and alone, on PRO-calibrated KBs;
+# then the template rows on the template-calibrated KBs.
+# Usage: bench.sh [WORLDS [OUT [KB_TRAIN_VAL KB_TRAIN]]]; defaults: the third fresh set 7307-7309.
+# The re-run on set 2 was: bench.sh /work/seeds/s7304,/work/seeds/s7305,/work/seeds/s7306 OUT \
+#   fusion/kb_tv_pro_ens fusion/kb_t_pro_ens   (trained rows only)
+set -euo pipefail
+E=/work/main/.venv/bin/evdsearch
+W=${1:-/work/seeds/s7307,/work/seeds/s7308,/work/seeds/s7309}
+OUT=${2:-/work/seeds/r4/set3}
+$E bench quality --world $W --kb train+val=${3:-fusion/kb_tv_pro} --kb train=${4:-fusion/kb_t_pro} \
+  --rewriter PRO=fusion/pro --rewriter SFT=fusion/sft \
+  --rewriter-alone "PRO alone=fusion/pro" --rewriter-alone "SFT alone=fusion/sft" \
+  --compare "fused adaptive[train+val] + PRO,fused adaptive[train+val] + SFT" \
+  --compare "fused a=0.5 + PRO,fused a=0.5 + SFT" \
+  --compare "fused adaptive[train] + PRO,fused adaptive[train] + SFT" \
+  --compare "fused adaptive[train] + PRO,fused adaptive[train] + PRO alone" \
+  --compare "fused adaptive[train+val] + PRO,fused adaptive[train+val] + PRO alone" \
+  --device cpu --out $OUT/trained --index fusion/test-index
+[ -n "${3:-}" ] && exit 0
+$E bench quality --world $W --kb train+val=fusion/kb_tv --kb train=fusion/kb_t --rewriter template \
+  --device cpu --out $OUT/template --index fusion/test-index
