@@ -98,7 +98,7 @@ def _example_query(engine: Any) -> str:
 def _text_encoder_name(engine: Any) -> str:
     from evdsearch.engine.onnx_clip_text import ClipWithOnnxText
 
-    return "onnxruntime" if isinstance(engine.clip, ClipWithOnnxText) else "torch"
+    return f"onnxruntime {engine.clip.text_precision}" if isinstance(engine.clip, ClipWithOnnxText) else "torch"
 
 
 def _wait_for_signal(on_hup: Any = None) -> int:

@@ -128,6 +128,12 @@ def test_int8_text_tower_is_close_and_refused_without_cpu_support(tiny_clip_dir:
     monkeypatch.setattr(onnx_clip_text, "cpu_runs_int8_fast", lambda: True)
     int8 = onnx_clip_text.with_text_encoder(clip, "onnx-int8", device="cpu")
     assert int8.text_precision == "int8" and onnx_clip_text.with_text_encoder(clip, "onnx").text_precision == "fp32"
+    from types import SimpleNamespace
+
+    from evdsearch.engine.serve_cli import _text_encoder_name  # what `serve` prints at startup
+
+    assert _text_encoder_name(SimpleNamespace(clip=int8)) == "onnxruntime int8"
+    assert _text_encoder_name(SimpleNamespace(clip=clip)) == "torch"
     cosine = (int8.encode_texts(TEXTS) * full_length(clip)).sum(axis=1)
     assert cosine.min() > 0.99
     monkeypatch.setattr(onnx_clip_text, "cpu_runs_int8_fast", lambda: False)
