@@ -131,7 +131,9 @@ def search_world(world: WorldSpec, rows: list[Row], cfg: QualityConfig) -> dict[
     captions = [(s.raw, targets[im.relpath], s.kind) for im in images for s in im.sentences]
     kbs = {label: KnowledgeBase.open(path) for label, path in world.kbs.items()}
     first_kb = next(iter(kbs))
-    models = {label: create_rewriter(spec, device=cfg.device) for label, spec in world.rewriters.items()}
+    # one model per spec: "PRO" and "PRO alone" name the same folder and share it
+    loaded = {spec: create_rewriter(spec, device=cfg.device) for spec in dict.fromkeys(world.rewriters.values())}
+    models = {label: loaded[spec] for label, spec in world.rewriters.items()}
     # One QueryRewriter per (rewriter, KB), caching every caption: each KB's calibration also ranked its
     # descriptions, so a row rewrites with the descriptions of the KB whose weights it uses. Trained rewriters
     # are ensembled with the template as the engine serves them, unless listed in `alone`.
