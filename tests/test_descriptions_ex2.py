@@ -74,3 +74,76 @@ def test_grpo_steps_change_lora_parameters_without_nans(tmp_path) -> None:  # no
     assert any(p.detach().abs().sum() > 0 for p in lora.values()), "lora_B is still zero: no update happened"
     assert all(torch.isfinite(p).all() for p in peft_model.parameters())
     assert len(steps) == 3 and all(math.isfinite(e["reward"]) and math.isfinite(e.get("loss", 0.0)) for e in steps)
+
+
+def test_contrastive_reward_pays_only_for_what_tells_the_concept_apart() -> None:
+    images = {"cherry": np.array([[1.0, 0.0]]), "sky": np.array([[0.0, 1.0]])}
+    table = {"red": np.array([1.0, 0.0]), "both": np.array([math.sqrt(0.5), math.sqrt(0.5)])}
+    encode = lambda texts: np.stack([table[t] for t in texts])  # noqa: E731
+    mean, contrastive = ClipRewarder(encode, images), ClipRewarder(encode, images, "contrastive")
+    # "both" fits every concept alike: high under the paper's reward, nothing under the contrastive one.
+    np.testing.assert_allclose(mean.score(["red", "both"], ["cherry", "cherry"]), [100.0, 100 * math.sqrt(0.5)])
+    np.testing.assert_allclose(contrastive.score(["red", "both", "red"], ["cherry", "cherry", "sky"]),
+                               [50.0, 0.0, -50.0], atol=1e-9)
+    with pytest.raises(ValueError, match="reward"):
+        ClipRewarder(encode, images, "max")
+
+
+def test_zero_train_concepts_trains_on_all() -> None:
+    from evdsearch.training.descriptions.ex2 import split_concepts
+
+    concepts = [f"c{i}" for i in range(10)]
+    assert split_concepts(concepts, 0, seed=1) == (sorted(concepts), [])
+    train, held = split_concepts(concepts, 4, seed=1)
+    assert len(train) == 4 and len(held) == 6 and not set(train) & set(held)
+
+
+class _ScriptedLLM:
+    """Answers the n-th request of a batch with texts[n % len(texts)]: a scripted stand-in for the LLM."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts, self.calls = texts, 0
+
+    def chat_batch(self, requests):  # noqa: ANN001, ANN201
+        from evdsearch.training.llm.base import ChatResult
+
+        out = []
+        for _ in requests:
+            out.append(ChatResult(self.texts[self.calls % len(self.texts)], 1, 1))
+            self.calls += 1
+        return out
+
+
+def test_best_of_keeps_the_highest_reward_answer_per_question() -> None:
+    from evdsearch.training.descriptions.ex2_run import describe_concepts
+
+    table = {"red": np.array([1.0, 0.0]), "blue": np.array([0.0, 1.0])}
+    encode = lambda texts: np.stack([table[t] for t in texts])  # noqa: E731
+    rewarder = ClipRewarder(encode, {"cherry": np.array([[1.0, 0.0]])})
+    cfg = EX2Config(data="", model="", out="", per_concept=2, best_of=3, batch_size=4)
+    llm = _ScriptedLLM(["blue", "red", "blue"])  # each question's three tries: blue, red, blue
+    records = describe_concepts(llm, rewarder, ["cherry"], ["q1 {}", "q2 {}"], {"cherry"}, cfg)
+    assert llm.calls == 6  # 2 questions x best of 3
+    assert [(r["prompt"], r["description"], r["score"]) for r in records] == [("q1 cherry", "red", 100.0),
+                                                                               ("q2 cherry", "red", 100.0)]
+    plain = describe_concepts(_ScriptedLLM(["blue", "red"]), rewarder, ["cherry"], ["q1 {}", "q2 {}"], set(),
+                              EX2Config(data="", model="", out="", per_concept=2, best_of=1, batch_size=4))
+    assert [r["description"] for r in plain] == ["blue", "red"] and plain[0]["split"] == "held_out"
+
+
+def test_masked_names_earn_nothing_so_repeating_the_name_is_not_rewarded() -> None:
+    images = {"cherry": np.array([[1.0, 0.0]]), "stop sign": np.array([[0.0, 1.0]])}
+    seen: list[str] = []
+
+    def encode(texts: list[str]) -> np.ndarray:  # the name points at its images; "red" too; anything else is neutral
+        seen.extend(texts)
+        return np.stack([np.array([1.0, 0.0]) if ("cherry" in t or "red" in t)
+                         else np.array([math.sqrt(0.5), math.sqrt(0.5)]) for t in texts])
+
+    plain = ClipRewarder(encode, images, "contrastive")
+    masked = ClipRewarder(encode, images, "contrastive", mask_names=True)
+    assert plain.score(["A cherry is a cherry."], ["cherry"])[0] == pytest.approx(50.0)
+    assert masked.score(["A cherry is a cherry.", "A Cherry is red."], ["cherry", "cherry"]) == pytest.approx(
+        [0.0, 50.0])
+    assert seen[-2:] == ["A object is a object.", "A object is red."]
+    assert masked.scored_text("Stop signs near cherries") == "object near object"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evdsearch.training.descriptions.ex2 import REWARDS
 from evdsearch.training.llm.factory import SPEC_HELP
 
 DEFAULT_CANDIDATES = ("runs/rw/world/encyclopedia.jsonl", "docs/results/evd/smollm2_evds.jsonl")
@@ -108,7 +109,16 @@ def register_ex2(tree: Any) -> None:
     ex2.add_argument("--max-new-tokens", type=int, default=32)
     ex2.add_argument("--lr", type=float, default=2e-3, help="LoRA learning rate")
     ex2.add_argument("--beta", type=float, default=0.04, help="KL coefficient to the reference model")
-    ex2.add_argument("--train-concepts", type=int, default=16, help="concepts trained on; the rest held out")
+    ex2.add_argument("--train-concepts", type=int, default=16,
+                     help="concepts trained on; the rest held out (0: all of them, the paper's setting)")
+    ex2.add_argument("--reward", choices=REWARDS, default="mean",
+                     help="mean: 100·mean cos(concept images, text), the paper's; contrastive: minus the same "
+                     "averaged over all concepts, so only what tells the concept apart is rewarded")
+    ex2.add_argument("--mask-names", action="store_true",
+                     help="score answers with every concept name replaced by 'object': only what a description adds "
+                     "to the class name it is used with earns reward (stops collapse to 'A pumpkin is a pumpkin.')")
+    ex2.add_argument("--best-of", type=int, default=1,
+                     help="sample each final question N times and keep the highest-reward answer (default 1)")
     ex2.add_argument("--eval-concepts", type=int, default=16, help="train / held-out concepts scored before+after")
     ex2.add_argument("--per-concept", type=int, default=25,
                      help="descriptions per concept at the end, one per question template (EX2's setting: 25; "
@@ -123,15 +133,17 @@ def run_ex2_cli(args: argparse.Namespace) -> int:
     from evdsearch.training.descriptions.ex2 import EX2Config
     from evdsearch.training.descriptions.ex2_run import report_tables, reward_plot, run_ex2
 
-    if min(args.steps, args.prompts_per_step, args.max_new_tokens, args.train_concepts, args.per_concept,
-           args.batch_size) < 1 \
-            or args.num_generations < 2:
-        raise InvalidInput("--num-generations must be at least 2; other counts at least 1")
+    if min(args.steps, args.prompts_per_step, args.max_new_tokens, args.per_concept, args.batch_size,
+           args.best_of) < 1 or args.train_concepts < 0 or args.num_generations < 2:
+        raise InvalidInput("--num-generations must be at least 2; --train-concepts at least 0; other counts at "
+                           "least 1")
     cfg = EX2Config(data=args.data, model=args.model, out=str(args.out), llm=args.llm, steps=args.steps,
                     num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
                     max_new_tokens=args.max_new_tokens, lr=args.lr, beta=args.beta,
                     train_concepts=args.train_concepts, eval_concepts=args.eval_concepts,
-                    per_concept=args.per_concept, batch_size=args.batch_size, seed=args.seed,
+                    per_concept=args.per_concept, best_of=args.best_of, reward=args.reward,
+                    mask_names=args.mask_names,
+                    batch_size=args.batch_size, seed=args.seed,
                     threads=args.threads)
     publish(args.out, "ex2_report", run_ex2(cfg), report_tables, reward_plot,
             {"descriptions": args.out / "ex2.jsonl"})

@@ -1,7 +1,12 @@
 """EX2: align an LLM to CLIP's preferences with GRPO; reward = 100 · mean cos(concept images, description).
 
 The policy (SmolLM2 + LoRA) answers EX2's question templates about a concept; each completion is
-rewarded by how close its CLIP text embedding lies to the concept's cached image embeddings. GRPO
+rewarded by how close its CLIP text embedding lies to the concept's cached image embeddings (`mean`, the
+paper's reward) or by how much closer than to the average concept (`contrastive`: a text that fits every
+image alike, such as a caption-shaped sentence with no attribute, earns nothing). With `mask_names` every
+concept name in a completion is replaced by "object" before scoring (as DEQR masks entities): the
+descriptions are used together with the class name, so only what they add to the name is rewarded, and
+repeating the name ("A pumpkin is a pumpkin.", where an unmasked run collapses) earns nothing. GRPO
 (trl) normalises rewards within each prompt's group of samples and penalises KL to the frozen
 reference (the adapter switched off) with coefficient beta.
 """
@@ -24,7 +29,7 @@ class EX2Config:
     model: str  # CLIP checkpoint folder (the reward model)
     out: str  # output folder
     llm: str = "smollm2"  # local causal LM spec (training.llm.local.resolve_local_model)
-    train_concepts: int = 16  # concepts the policy is trained on; the rest are held out
+    train_concepts: int = 16  # concepts the policy is trained on; the rest are held out (0: all, as in the paper)
     eval_concepts: int = 16  # train and held-out concepts each, scored before/after
     eval_templates: int = 2  # question templates per concept in the before/after evaluation (greedy)
     steps: int = 48  # GRPO optimiser steps
@@ -36,15 +41,27 @@ class EX2Config:
     lora_r: int = 8  # LoRA rank
     temperature: float = 1.0  # sampling temperature during training
     per_concept: int = 25  # descriptions per concept at the end, one per question template (EX2's setting)
+    best_of: int = 1  # sample best_of answers per question and keep the highest-reward one (1: plain sampling)
+    reward: str = "mean"  # "mean" (the paper's) or "contrastive" (minus the mean over all concepts)
+    mask_names: bool = False  # score completions with every concept name replaced by "object"
     gen_temperature: float = 0.7  # sampling temperature of the final descriptions
     batch_size: int = 16  # generations answered together at evaluation / final generation
     seed: int = 0
     threads: int = 2  # torch CPU threads
 
 
+REWARDS = ("mean", "contrastive")
+
+
 def clip_reward(text_emb: np.ndarray, image_emb: np.ndarray) -> np.ndarray:
     """100 · mean_i cos(image_i, text) for each text row; inputs L2-normalised, (T, D) and (N, D)."""
     return 100.0 * (text_emb @ image_emb.T).mean(axis=1)
+
+
+def concept_centres(concept_images: dict[str, np.ndarray]) -> np.ndarray:
+    """(C, D) mean image embedding of each concept: mean_i cos(image_i, t) = t · centre, so one product scores
+    a text against every concept at once."""
+    return np.stack([v.mean(axis=0) for v in concept_images.values()])
 
 
 def completion_text(completion: Any) -> str:
@@ -57,13 +74,33 @@ def completion_text(completion: Any) -> str:
 class ClipRewarder:
     """Scores descriptions of named concepts against their cached image embeddings."""
 
-    def __init__(self, encode_texts: Callable[[list[str]], np.ndarray], concept_images: dict[str, np.ndarray]):
+    def __init__(self, encode_texts: Callable[[list[str]], np.ndarray], concept_images: dict[str, np.ndarray],
+                 reward: str = "mean", mask_names: bool = False):
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, not {reward!r}")
         self.encode_texts = encode_texts
         self.concept_images = concept_images
+        self.centres = concept_centres(concept_images) if reward == "contrastive" else None
+        self.matcher = None
+        if mask_names:
+            from evdsearch.engine.entities import EntityMatcher
+
+            self.matcher = EntityMatcher(concept_images)
+
+    def scored_text(self, text: str) -> str:
+        """What CLIP reads: the completion, names masked when asked, never empty."""
+        if self.matcher is not None:
+            from evdsearch.training.deqr.build import mask_entities
+
+            text = mask_entities(text, self.matcher)
+        return text.strip() or "."
 
     def score(self, texts: Sequence[str], concepts: Sequence[str]) -> list[float]:
-        emb = self.encode_texts([t.strip() or "." for t in texts])
-        return [float(clip_reward(emb[i : i + 1], self.concept_images[c])[0]) for i, c in enumerate(concepts)]
+        emb = self.encode_texts([self.scored_text(t) for t in texts])
+        own = np.array([clip_reward(emb[i : i + 1], self.concept_images[c])[0] for i, c in enumerate(concepts)])
+        if self.centres is not None:
+            own -= 100.0 * (emb @ self.centres.T).mean(axis=1)
+        return [float(r) for r in own]
 
     def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), concept: Sequence[str] = (),
                  **_: Any) -> list[float]:
@@ -72,9 +109,12 @@ class ClipRewarder:
 
 
 def split_concepts(concepts: Sequence[str], n_train: int, seed: int) -> tuple[list[str], list[str]]:
-    """(train, held-out) concepts, a seeded shuffle."""
+    """(train, held-out) concepts, a seeded shuffle; n_train 0 trains on all (EX2 aligns on the dataset's
+    own concepts), leaving none held out."""
     order = list(concepts)
     random.Random(seed).shuffle(order)
+    if n_train <= 0 or n_train >= len(order):
+        return sorted(order), []
     return sorted(order[:n_train]), sorted(order[n_train:])
 
 

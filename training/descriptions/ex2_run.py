@@ -60,13 +60,22 @@ def mean_reward(llm: Any, rewarder: ClipRewarder, concepts: list[str], templates
 def describe_concepts(llm: Any, rewarder: ClipRewarder, concepts: list[str], templates: list[str],
                       train: set[str], cfg: EX2Config) -> list[dict[str, Any]]:
     """`per_concept` sampled answers per concept, one per question template in turn (EX2 asks all 25), each
-    scored with the reward; kb-import records (empty answers dropped)."""
+    scored with the reward; with `best_of` > 1 each question is sampled that many times and its
+    highest-reward answer kept (best-of-n against the training images' reward). kb-import records (empty
+    answers dropped)."""
     questions = [(c, templates[i % len(templates)].format(c)) for c in concepts for i in range(cfg.per_concept)]
-    texts = generate(llm, questions, cfg, cfg.gen_temperature, cfg.seed)
-    rewards = rewarder.score(texts, [c for c, _ in questions])
-    return [{"entity": c, "description": " ".join(text.split()), "source": "ex2", "score": round(r, 3),
-             "prompt": q, "split": "train" if c in train else "held_out"}
-            for (c, q), text, r in zip(questions, texts, rewards, strict=True) if text.strip()]
+    asked = [q for q in questions for _ in range(cfg.best_of)]
+    texts = generate(llm, asked, cfg, cfg.gen_temperature, cfg.seed)
+    rewards = rewarder.score(texts, [c for c, _ in asked])
+    records = []
+    for k, (c, q) in enumerate(questions):
+        tries = [(r, t) for r, t in zip(rewards[k * cfg.best_of : (k + 1) * cfg.best_of],
+                                         texts[k * cfg.best_of : (k + 1) * cfg.best_of], strict=True) if t.strip()]
+        if tries:
+            r, text = max(tries, key=lambda rt: rt[0])
+            records.append({"entity": c, "description": " ".join(text.split()), "source": "ex2",
+                            "score": round(r, 3), "prompt": q, "split": "train" if c in train else "held_out"})
+    return records
 
 
 def cached_before(path: Path, cfg: EX2Config, eval_sets: dict[str, list[str]],
@@ -75,7 +84,8 @@ def cached_before(path: Path, cfg: EX2Config, eval_sets: dict[str, list[str]],
     from evdsearch.atomic import write_json_atomic
 
     key = {"llm": cfg.llm, "model": cfg.model, "sets": eval_sets, "templates": cfg.eval_templates,
-           "max_new_tokens": cfg.max_new_tokens}
+           "max_new_tokens": cfg.max_new_tokens, "reward": cfg.reward,
+           "mask_names": cfg.mask_names}
     if path.is_file():
         saved = json.loads(path.read_text(encoding="utf-8"))
         if saved.get("key") == key:
@@ -96,10 +106,10 @@ def run_ex2(cfg: EX2Config) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     clip = load_clip(cfg.model, device="cpu")
     images = concept_images(clip, cfg.data)
-    rewarder = ClipRewarder(clip.encode_texts, images)
+    rewarder = ClipRewarder(clip.encode_texts, images, cfg.reward, cfg.mask_names)
     templates = load_templates("ex2_question_templates")
     train, held_out = split_concepts(sorted(images), cfg.train_concepts, cfg.seed)
-    eval_sets = {"train": train[: cfg.eval_concepts], "held_out": held_out[: cfg.eval_concepts]}
+    eval_sets = {k: v[: cfg.eval_concepts] for k, v in (("train", train), ("held_out", held_out)) if v}
     llm = TransformersChatLLM(resolve_local_model(cfg.llm), device="cpu", threads=cfg.threads)
     timings: dict[str, float] = {}
 
@@ -134,7 +144,7 @@ def report_tables(result: dict[str, Any]) -> list[Any]:
     from evdsearch.plots import Table, fmt
 
     rows = []
-    for k in ("train", "held_out"):
+    for k in result["after"]:
         before, after = result["before"][k]["mean_reward"], result["after"][k]["mean_reward"]
         rows.append([k.replace("_", "-"), fmt(before, 2), fmt(after, 2), fmt(after - before, 2),
                      str(result["after"][k]["n"])])
@@ -142,7 +152,8 @@ def report_tables(result: dict[str, Any]) -> list[Any]:
     note = (f"{len(curve)} GRPO steps; batch reward first {fmt(curve[0]['reward'], 2) if curve else '-'} -> last "
             f"{fmt(curve[-1]['reward'], 2) if curve else '-'}; {result['descriptions']} descriptions written; "
             f"timings {result['timings']}")
-    return [Table("EX2: mean CLIP reward (100·cos) of greedy answers",
+    masked = ", names masked" if result["config"].get("mask_names") else ""
+    return [Table(f"EX2: mean CLIP reward ({result['config']['reward']}{masked}, 100·cos) of greedy answers",
                   ["concepts", "before", "after", "gain", "answers"], rows, note)]
 
 
@@ -160,10 +171,11 @@ def reward_plot(result: dict[str, Any]) -> Any:
     ax1.set_xlabel("GRPO step")
     ax1.set_ylabel("reward (100·cos)")
     ax1.legend()
-    x = np.arange(2)
+    sets = list(result["after"])
+    x = np.arange(len(sets))
     for off, when in ((-0.2, "before"), (0.2, "after")):
-        ax2.bar(x + off, [result[when][k]["mean_reward"] for k in ("train", "held_out")], 0.4, label=when)
-    ax2.set_xticks(x, ["train concepts", "held-out concepts"])
+        ax2.bar(x + off, [result[when][k]["mean_reward"] for k in sets], 0.4, label=when)
+    ax2.set_xticks(x, [f"{k.replace('_', '-')} concepts" for k in sets])
     ax2.set_ylabel("mean reward of greedy answers")
     ax2.legend()
     return fig
