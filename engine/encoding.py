@@ -18,10 +18,13 @@ def mean_direction(vectors: np.ndarray) -> np.ndarray:
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
-def encode_rewrites(clip: Any, rewrites: list[tuple[str, list[str]]]) -> np.ndarray:
-    """q' for (rewrite, variants) pairs, as the engine computes it: (n, dim) float32."""
+def encode_rewrites(clip: Any, rewrites: list[tuple[str, list[str]]], **encode_options: Any) -> np.ndarray:
+    """q' for (rewrite, variants) pairs, as the engine computes it: (n, dim) float32. `encode_options` go to
+    `clip.encode_texts` (e.g. batch_size)."""
     texts = list(dict.fromkeys(t for text, variants in rewrites for t in (text, *variants)))
-    vectors = clip.encode_texts(texts) if texts else np.zeros((0, 0), np.float32)
+    vectors = clip.encode_texts(texts, **encode_options)
+    if not rewrites:
+        return np.asarray(vectors, dtype=np.float32)
     row = {t: i for i, t in enumerate(texts)}
     return np.stack([mean_direction(vectors[[row[t] for t in (text, *variants)]])
                      for text, variants in rewrites]).astype(np.float32)

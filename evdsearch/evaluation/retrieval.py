@@ -171,13 +171,13 @@ def _original(captions: list[str], ctx: QueryContext) -> np.ndarray:
 
 
 def _rewritten(captions: list[str], ctx: QueryContext) -> np.ndarray:
+    """q' as the engine computes it: each rewrite's embedding, averaged with its variants' (the template ensemble)."""
     rewritten = ctx.rewritten(captions)
-    if not any(ctx._variants):
-        return ctx.encode("rewritten", rewritten)
-    if "rewritten" not in ctx._cache:  # the template ensemble: q' as the engine computes it
+    if "rewritten" not in ctx._cache:
         from evdsearch.engine.encoding import encode_rewrites
 
-        ctx._cache["rewritten"] = encode_rewrites(ctx.clip, list(zip(rewritten, ctx._variants, strict=True)))
+        ctx._cache["rewritten"] = encode_rewrites(ctx.clip, list(zip(rewritten, ctx._variants, strict=True)),
+                                                  batch_size=ctx.cfg.batch_size)
     return ctx._cache["rewritten"]
 
 
