@@ -81,18 +81,18 @@ class ClipRewarder:
         self.encode_texts = encode_texts
         self.concept_images = concept_images
         self.centres = concept_centres(concept_images) if reward == "contrastive" else None
-        self.matcher = None
+        self.mask: Callable[[str], str] | None = None
         if mask_names:
             from evdsearch.engine.entities import EntityMatcher
+            from evdsearch.training.deqr.build import mask_entities
 
-            self.matcher = EntityMatcher(concept_images)
+            matcher = EntityMatcher(concept_images)
+            self.mask = lambda text: mask_entities(text, matcher)
 
     def scored_text(self, text: str) -> str:
         """What CLIP reads: the completion, names masked when asked, never empty."""
-        if self.matcher is not None:
-            from evdsearch.training.deqr.build import mask_entities
-
-            text = mask_entities(text, self.matcher)
+        if self.mask is not None:
+            text = self.mask(text)
         return text.strip() or "."
 
     def score(self, texts: Sequence[str], concepts: Sequence[str]) -> list[float]:
