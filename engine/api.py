@@ -17,6 +17,7 @@ MAX_K = 1000  # largest k a request may ask for
 MAX_BATCH = 256  # most requests in one search_batch call
 MAX_IMAGE_PIXELS = 25_000_000  # larger query images are refused before decoding (a 16 MiB PNG can hold gigapixels)
 MAX_BATCH_PIXELS = 50_000_000  # all images of one batch together; more answers RESOURCE_EXHAUSTED
+DEFAULT_MAX_REQUEST_S = 120.0  # server: longest one RPC may run, deadline or none; longer: DEADLINE_EXCEEDED
 DEFAULT_MAX_CONCURRENT = 128  # server: in-flight RPCs (running + queued for a worker); more: RESOURCE_EXHAUSTED
 DECODE_SIDE = 448  # images are decoded (JPEG draft) and reduced to no less than this on the short side
 

@@ -87,6 +87,8 @@ class MicroBatcher:
         pending = _Pending(req, deadline, engine)
         self._queue.put(pending)
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic()) + 1.0
+        if timeout is not None and timeout >= threading.TIMEOUT_MAX:  # beyond what a timed wait can take
+            timeout = None
         try:
             return pending.future.result(timeout=timeout)  # the loop settles every future it takes
         except FutureTimeout as err:  # a batch ahead of it ran long past this request's deadline

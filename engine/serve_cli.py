@@ -50,7 +50,7 @@ def register(tree: Any) -> None:
 
 def add_security_options(p: argparse.ArgumentParser) -> None:
     """TLS, tokens, the in-flight bound and path exposure (see docs/reliability.md)."""
-    from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT
+    from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_REQUEST_S
 
     p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS (with --tls-key)")
     p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
@@ -61,6 +61,9 @@ def add_security_options(p: argparse.ArgumentParser) -> None:
                         "metadata 'authorization: Bearer TOKEN'")
     p.add_argument("--max-concurrent", type=int, default=DEFAULT_MAX_CONCURRENT, metavar="N",
                    help=f"in-flight RPCs; more answer RESOURCE_EXHAUSTED at once (default {DEFAULT_MAX_CONCURRENT})")
+    p.add_argument("--max-request-seconds", type=float, default=DEFAULT_MAX_REQUEST_S, metavar="S",
+                   help="longest one search RPC may run, whether or not the client set a deadline; longer "
+                        f"ones answer DEADLINE_EXCEEDED (default {DEFAULT_MAX_REQUEST_S:g}; 0: no bound)")
     p.add_argument("--expose-paths", action="store_true",
                    help="hits carry absolute server paths (default: relative to the index's image folder)")
 
@@ -152,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
                           text_onnx=args.text_onnx, backend=args.backend, backend_uri=args.milvus_uri,
                           **description_settings(args), **fusion_settings(args, args.alpha),
                           **speed_settings(args))
+    if not args.max_request_seconds >= 0:
+        raise InvalidInput(f"--max-request-seconds must be 0 or more, got {args.max_request_seconds:g}")
     if args.max_concurrent < 1:
         raise InvalidInput(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     tls = tls_files(args.tls_cert, args.tls_key, args.tls_client_ca)
@@ -160,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     batcher = make_batcher(engine, args)
     running = build_server(engine, port=args.port, max_workers=args.workers, host=args.host,
                            max_message_bytes=int(args.max_message_mb * 1024 * 1024), tls=tls, tokens=tokens,
-                           max_concurrent=args.max_concurrent, expose_paths=args.expose_paths, batcher=batcher)
+                           max_concurrent=args.max_concurrent, expose_paths=args.expose_paths, batcher=batcher,
+                           max_request_s=args.max_request_seconds or None)
     running.start()
     info = engine.info()
     target = f"localhost:{running.port}" if args.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") \

@@ -11,7 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from evdsearch.engine.admin import AdminServicer
-from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT
+from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_REQUEST_S
 from evdsearch.engine.reload import EngineHolder, Reloader
 from evdsearch.engine.request_guard import DecodeGuardInterceptor
 from evdsearch.engine.security import TlsFiles, TokenAuthInterceptor, TokenStore
@@ -56,13 +56,15 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, host: str = "127.0.0.1",
                  tls: TlsFiles | None = None, tokens: TokenStore | None = None,
                  max_concurrent: int | None = DEFAULT_MAX_CONCURRENT, expose_paths: bool = False,
-                 batcher: Any = None) -> RunningServer:
+                 batcher: Any = None, max_request_s: float | None = DEFAULT_MAX_REQUEST_S) -> RunningServer:
     """A server for `engine` bound to host:port (port 0 picks a free one); not started yet.
 
     `tls`: serve TLS (mutual with a client CA); `tokens`: every service but health needs a bearer token;
     `max_concurrent`: RPCs beyond it answer RESOURCE_EXHAUSTED at once (gRPC's own bound, checked before
     the worker queue); `expose_paths`: hits carry absolute server paths instead of image-root-relative ones.
     `batcher` (an engine.batcher.MicroBatcher) answers Search calls in cross-request batches.
+    `max_request_s`: the longest a SearchService call may run, with or without a client deadline
+    (DEADLINE_EXCEEDED past it; None: only the client's deadline bounds it).
     """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -76,8 +78,8 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
     reloader = Reloader(holder)
     if tokens is not None:
         reloader.callbacks.append(tokens.reload)  # SIGHUP / Reload re-read the token file too
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(holder, expose_paths=expose_paths,
-                                                                              batcher=batcher), server)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(
+        holder, expose_paths=expose_paths, batcher=batcher, max_request_s=max_request_s), server)
     search_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(reloader), server)
     health_servicer = health.HealthServicer()
     for service in ("", SERVICE_NAME):

@@ -11,7 +11,7 @@ from typing import TypeVar
 import grpc
 
 from evdsearch.engine import convert
-from evdsearch.engine.api import DeadlineExceeded, ResourceExhausted
+from evdsearch.engine.api import DEFAULT_MAX_REQUEST_S, DeadlineExceeded, ResourceExhausted
 from evdsearch.engine.batcher import MicroBatcher
 from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
@@ -22,6 +22,7 @@ from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+NO_DEADLINE_S = 10 * 365 * 24 * 3600.0  # a remaining time beyond ten years means the client set no deadline
 
 # Checked in order: the first matching class names the status.
 STATUS_BY_ERROR: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
@@ -48,10 +49,11 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     """
 
     def __init__(self, engine: SearchEngine | EngineHolder, expose_paths: bool = False,
-                 batcher: MicroBatcher | None = None) -> None:
+                 batcher: MicroBatcher | None = None, max_request_s: float | None = DEFAULT_MAX_REQUEST_S) -> None:
         self.holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
         self.expose_paths = expose_paths  # False: hit URIs relative to the index's image root
         self.batcher = batcher  # gathers concurrent Search calls into one engine batch; None: one call each
+        self.max_request_s = max_request_s  # the server's own bound on one RPC (None: the client's deadline only)
 
     @property
     def engine(self) -> SearchEngine:
@@ -75,30 +77,41 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 answer = (self.batcher.search(req, deadline=deadline, engine=gen.engine) if self.batcher
                           else gen.engine.search(req, deadline=deadline))
                 return self._public(convert.response_to_proto(answer), gen.engine)
-            return _call(context, search)
+            return _call(context, search, self.max_request_s)
 
     def BatchSearch(self, request: pb.BatchSearchRequest, context: grpc.ServicerContext) -> pb.BatchSearchResponse:
         with self.holder.acquire() as gen:
             return _call(context, lambda deadline: pb.BatchSearchResponse(responses=[
                 self._public(convert.response_to_proto(r), gen.engine) for r in gen.engine.search_batch(
-                    [convert.request_from_proto(q) for q in request.requests], deadline=deadline)]))
+                    [convert.request_from_proto(q) for q in request.requests], deadline=deadline)]),
+                         self.max_request_s)
 
     def Rewrite(self, request: pb.RewriteRequest, context: grpc.ServicerContext) -> pb.RewriteResponse:
         with self.holder.acquire() as gen:
             return _call(context, lambda _deadline: self._names(convert.rewrite_to_proto(
-                gen.engine.rewrite(request.text), gen.engine.rewriter_name)))
+                gen.engine.rewrite(request.text), gen.engine.rewriter_name)), self.max_request_s)
 
     def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> pb.InfoResponse:
         with self.holder.acquire() as gen:
             return _call(context, lambda _deadline: self._names(convert.info_to_proto(dataclasses.replace(
-                gen.engine.info(), generation=gen.number, loaded_at=gen.loaded_at))))
+                gen.engine.info(), generation=gen.number, loaded_at=gen.loaded_at))), self.max_request_s)
 
 
-def _call(context: grpc.ServicerContext, work: Callable[[float | None], T]) -> T:
+def request_deadline(remaining: float | None, max_request_s: float | None) -> float | None:
+    """A time.monotonic() deadline from grpc's `time_remaining()` and the server's own bound.
+
+    A call without a deadline reports None or an enormous remaining time (grpc's infinite future, about
+    2**63 ns): that is no deadline, not a number to add to the clock (it overflows every timed wait).
+    """
+    limits = [r for r in (remaining, max_request_s) if r is not None and r < NO_DEADLINE_S]
+    return time.monotonic() + min(limits) if limits else None
+
+
+def _call(context: grpc.ServicerContext, work: Callable[[float | None], T],
+          max_request_s: float | None = None) -> T:
     """Run `work(deadline)` unless the deadline already passed; map errors to a status and a message."""
-    remaining = context.time_remaining()
-    deadline = time.monotonic() + remaining if remaining is not None else None
-    if remaining is not None and remaining <= 0:
+    deadline = request_deadline(context.time_remaining(), max_request_s)
+    if deadline is not None and deadline <= time.monotonic():
         context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before the request started")
     try:
         return work(deadline)
@@ -108,4 +121,3 @@ def _call(context: grpc.ServicerContext, work: Callable[[float | None], T]) -> T
             _log.exception("unexpected error while answering an RPC")
     context.abort(code, message)
     raise AssertionError("context.abort returned")  # abort always raises
-

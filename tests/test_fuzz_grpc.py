@@ -80,12 +80,13 @@ def _rss_kb(field: str) -> int:
 class Calls:
     """Counts every answer's status; fails on a forbidden one."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float | None = 30.0) -> None:
         self.codes: Counter[str] = Counter()
+        self.timeout = timeout  # None: no deadline, as many third-party clients call
 
     def call(self, method: object, request: object) -> None:
         try:
-            method(request, timeout=30)
+            method(request, timeout=self.timeout)
             code = grpc.StatusCode.OK
         except grpc.RpcError as err:
             code = err.code()
@@ -150,9 +151,11 @@ VALID = {
 }
 
 
-def run_fuzz(channel: grpc.Channel, server: RunningServer, examples: int) -> dict[str, object]:
-    """`examples` requests per strategy (5 strategies); returns the status counts and peak RSS growth."""
-    stub, calls = search_pb2_grpc.SearchServiceStub(channel), Calls()
+def run_fuzz(channel: grpc.Channel, server: RunningServer, examples: int,
+             timeout: float | None = 30.0) -> dict[str, object]:
+    """`examples` requests per strategy (5 strategies), each with `timeout` (None: no deadline); returns the
+    status counts and peak RSS growth."""
+    stub, calls = search_pb2_grpc.SearchServiceStub(channel), Calls(timeout)
     raw = {name: channel.unary_unary(f"/evdsearch.v1.SearchService/{name}") for name in VALID}
     options = settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                        suppress_health_check=list(HealthCheck))

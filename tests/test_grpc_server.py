@@ -241,6 +241,7 @@ class _BrokenEngine:
         raise IncompatibleArtifact("the KB format is too new")
 
 
+@pytest.mark.internal_expected  # an unexpected engine error must read INTERNAL without its details
 def test_errors_map_to_status_codes_without_crashing() -> None:
     running = _serve(_BrokenEngine())
     try:
