@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.benchmarks.indexing_cli",
     "evdsearch.benchmarks.classify_cli",
     "evdsearch.demo.cli",
+    "evdsearch.training.llm.cli",
     "evdsearch.training.evd.cli",
     "evdsearch.training.rewriter.cli",
     "evdsearch.training.descriptions.cli",
@@ -44,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 GROUPS = {  # verb groups with sub-verbs
     "world": "build the procedural shapes world",
     "train": "train models (clip, rewriter, ...)",
+    "llm": "install the local LLMs that write descriptions",
     "evd": "entity visual descriptions from an LLM",
     "kb": "the LMDB knowledge base of entity visual descriptions",
     "bench": "benchmarks: retrieval recall, serving latency, ...",
