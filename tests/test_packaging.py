@@ -64,6 +64,14 @@ def test_imports_ignore_unrelated_engine_and_proto_folders(installed: Path, tmp_
     assert Path(search_file).is_relative_to(installed) and Path(grpc_file).is_relative_to(installed)
 
 
+def test_every_file_has_one_path_in_the_checkout() -> None:
+    """No tracked symlinks: engine/, indexer/, ... install as evdsearch.* through setup.py, not through links."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert [line for line in listed.splitlines() if line.startswith("120000")] == []
+
+
 def test_core_contract_lists_every_core_module() -> None:
     """A new module in evdsearch/ must join the core contract, or it could import any layer unchecked."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
