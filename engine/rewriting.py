@@ -7,9 +7,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from evdsearch.engine.api import RewriteResult
 from evdsearch.engine.entities import EntityMatcher, distinct_entities
 from evdsearch.engine.rewriters.base import Rewriter
+from evdsearch.search_api import RewriteResult
 
 if TYPE_CHECKING:
     from evdsearch.indexer.kb import KnowledgeBase

@@ -9,21 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evdsearch.engine.adaptive_alpha import AlphaPolicy
-from evdsearch.engine.api import (
-    DeadlineExceeded,
-    EngineConfig,
-    EngineInfo,
-    Explanation,
-    RewriteResult,
-    SearchRequest,
-    SearchResponse,
-)
+from evdsearch.engine.api import DeadlineExceeded, EngineConfig
 from evdsearch.engine.embedding_cache import CachedTextEncoder
 from evdsearch.engine.encoding import encode_queries
 from evdsearch.engine.fusion import fuse_queries
 from evdsearch.engine.hydrate import hydrate_hits
 from evdsearch.engine.rewriting import QueryRewriter
 from evdsearch.engine.validation import Query, check_batch, check_text
+from evdsearch.search_api import EngineInfo, Explanation, RewriteResult, SearchRequest, SearchResponse
 
 if TYPE_CHECKING:
     from evdsearch.clip_models import LoadedClip

@@ -50,7 +50,7 @@ def register(tree: Any) -> None:
 
 def add_security_options(p: argparse.ArgumentParser) -> None:
     """TLS, tokens, the in-flight bound and path exposure (see docs/reliability.md)."""
-    from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_REQUEST_S
+    from evdsearch.engine.server import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_REQUEST_S
 
     p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS (with --tls-key)")
     p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")

@@ -9,18 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from evdsearch.engine.api import (
-    DECODE_SIDE,
+from evdsearch.engine.api import DECODE_SIDE
+from evdsearch.errors import InvalidInput, ResourceExhausted
+from evdsearch.search_api import (
     MAX_BATCH,
     MAX_BATCH_PIXELS,
     MAX_IMAGE_PIXELS,
     MAX_K,
     MAX_QUERY_CHARS,
     MODES,
-    ResourceExhausted,
     SearchRequest,
 )
-from evdsearch.errors import InvalidInput
 
 
 @dataclass

@@ -76,7 +76,7 @@ def test_engine_uses_kb_weights_and_overrides(calibrated_parts: tuple[Path, Path
 
 
 def test_explanation_alpha_reaches_the_proto(calibrated_parts: tuple[Path, Path]) -> None:
-    from evdsearch.engine.convert import response_to_proto
+    from evdsearch.proto.convert import response_to_proto
 
     index, kb_dir = calibrated_parts
     with open_engine(index, kb_dir) as engine:
