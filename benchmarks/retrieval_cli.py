@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
-from evdsearch.engine.fusion_options import add_ensemble_option
+from evdsearch.engine_options import add_ensemble_option
 
 DATASET_NAMES = ("flickr30k", "mscoco", "karpathy-json")
 

@@ -24,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evdsearch.indexer.kb_cli",
     "evdsearch.evaluation.calibrate_cli",
     "evdsearch.indexer.verify_cli",
-    "evdsearch.engine.serve_cli",
+    "evdsearch.engine.cli.serve",
     "evdsearch.client.search_cli",
     "evdsearch.client.admin_cli",
     "evdsearch.benchmarks.retrieval_cli",

@@ -11,7 +11,7 @@ import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch import cli
-from evdsearch.engine.adaptive_alpha import AlphaPolicy
+from evdsearch.engine.alpha import AlphaPolicy
 from evdsearch.engine.api import SearchRequest
 from evdsearch.errors import UserError
 from evdsearch.indexer.kb import EntityWeight, KnowledgeBase
@@ -38,13 +38,25 @@ def test_kb_weights_round_trip_and_checks(tmp_path: Path) -> None:
 
 
 def test_alpha_policy_combines_entity_weights() -> None:
-    policy = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5)  # default: the largest weight
-    assert policy.for_entities([]) == 0.5
-    assert policy.for_entities(["a", "b"]) == pytest.approx(0.9)
-    assert policy.for_entities(["b", "unknown"]) == pytest.approx(0.5)  # unknown entity: the fallback
-    mean = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5, combine="mean")
-    assert mean.for_entities(["a", "b"]) == pytest.approx(0.6)
-    assert AlphaPolicy(weights={}, fallback=0.4).for_entities(["a"]) == 0.4  # no calibration: fixed
+    policy = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, default=0.5)  # combine: the largest weight
+    assert policy.resolve(None, []) == 0.5
+    assert policy.resolve(None, ["a", "b"]) == pytest.approx(0.9)
+    assert policy.resolve(None, ["b", "unknown"]) == pytest.approx(0.5)  # unknown entity: the default
+    mean = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, default=0.5, combine="mean")
+    assert mean.resolve(None, ["a", "b"]) == pytest.approx(0.6)
+    assert AlphaPolicy(weights={}, default=0.4).resolve(None, ["a"]) == 0.4  # no calibration: the default
+
+
+def test_alpha_is_decided_in_one_order() -> None:
+    """request > fixed > calibrated > default."""
+    calibrated = AlphaPolicy(default=0.5, weights={"a": 0.9})
+    fixed = AlphaPolicy(default=0.5, fixed=0.2, weights={"a": 0.9})
+    assert calibrated.resolve(0.1, ["a"]) == fixed.resolve(0.1, ["a"]) == 0.1  # the request's own alpha wins
+    assert fixed.resolve(None, ["a"]) == 0.2 and not fixed.adaptive  # then the fixed one, calibration ignored
+    assert calibrated.resolve(None, ["a"]) == 0.9 and calibrated.adaptive  # then the calibrated weight
+    assert calibrated.resolve(None, ["b"]) == calibrated.resolve() == 0.5  # then the default
+    with pytest.raises(ValueError, match="combine"):
+        AlphaPolicy(combine="median")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +99,8 @@ def test_explanation_alpha_reaches_the_proto(calibrated_parts: tuple[Path, Path]
 def test_fixed_alpha_flag_is_checked() -> None:
     import argparse
 
-    from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
+    from evdsearch.engine.cli.config import fusion_settings
+    from evdsearch.engine_options import add_fusion_options
     from evdsearch.errors import InvalidInput
 
     parser = argparse.ArgumentParser()

@@ -15,7 +15,7 @@ from evdsearch.cli import main
 
 @pytest.fixture(scope="module")
 def server_address(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> str:
-    from evdsearch.engine.server import build_server
+    from evdsearch.engine.grpc_server.server import build_server
 
     root = tmp_path_factory.mktemp("bench_serve")
     with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine:

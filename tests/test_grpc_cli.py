@@ -15,13 +15,13 @@ import pytest
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
 import evdsearch.cli as cli
+from evdsearch.engine.grpc_server.server import RunningServer, build_server
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.server import RunningServer, build_server
 
 ROOT = Path(__file__).resolve().parent.parent
-MY_VERBS = ("evdsearch.engine.serve_cli", "evdsearch.client.search_cli")
+MY_VERBS = ("evdsearch.engine.cli.serve", "evdsearch.client.search_cli")
 # Only this part's verbs, so these tests do not depend on other verb modules importing.
 CLI = f"import sys, evdsearch.cli as c; c.COMMAND_MODULES = {MY_VERBS!r}; sys.exit(c.main(sys.argv[1:]))"
 

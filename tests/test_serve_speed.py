@@ -175,7 +175,7 @@ def test_batching_flags_are_checked() -> None:
 
 
 def test_grpc_search_through_the_batcher(parts: tuple[Path, Path]) -> None:
-    from evdsearch.engine.server import build_server
+    from evdsearch.engine.grpc_server.server import build_server
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

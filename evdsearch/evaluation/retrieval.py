@@ -182,12 +182,12 @@ def _rewritten(captions: list[str], ctx: QueryContext) -> np.ndarray:
 
 
 def _fused(captions: list[str], ctx: QueryContext) -> np.ndarray:
-    from evdsearch.engine.adaptive_alpha import AlphaPolicy
+    from evdsearch.engine.alpha import AlphaPolicy
     from evdsearch.engine.fusion import fuse_queries
 
     rewritten = _rewritten(captions, ctx)
     policy = AlphaPolicy.from_kb(ctx.rewriter().kb, ctx.cfg.alpha, ctx.cfg.adaptive_alpha)
-    alphas = np.array([policy.for_entities(e) for e in ctx._texts["entities"]], dtype=np.float32)
+    alphas = np.array([policy.resolve(None, e) for e in ctx._texts["entities"]], dtype=np.float32)
     ctx.stats["alpha"] = "adaptive (KB calibration)" if policy.adaptive else f"fixed {ctx.cfg.alpha:g}"
     return np.asarray(fuse_queries(_original(captions, ctx), rewritten, alphas), dtype=np.float32)
 

@@ -12,9 +12,10 @@ import grpc
 
 from evdsearch.engine.api import DeadlineExceeded
 from evdsearch.engine.batcher import MicroBatcher
+from evdsearch.engine.grpc_server.limits import DEFAULT_MAX_REQUEST_S
+from evdsearch.engine.grpc_server.uris import hide_info_paths, hide_paths, image_root
 from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.uris import hide_info_paths, hide_paths, image_root
 from evdsearch.errors import InvalidInput, NotFound, ResourceExhausted, UserError
 from evdsearch.proto import convert
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
@@ -22,7 +23,6 @@ from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
-DEFAULT_MAX_REQUEST_S = 120.0  # longest one RPC may run, deadline or none; longer: DEADLINE_EXCEEDED
 NO_DEADLINE_S = 10 * 365 * 24 * 3600.0  # a remaining time beyond ten years means the client set no deadline
 
 # Checked in order: the first matching class names the status.
