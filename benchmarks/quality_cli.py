@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.search_api import DEFAULT_ALPHA
 
 MACHINE = "2-core CPU dev box"  # label on the plot
 
@@ -35,7 +36,8 @@ def register(tree: Any) -> None:
                    help="extra paired McNemar test between two rows, e.g. 'fused adaptive[train+val] + PRO,"
                         "fused adaptive[train+val] + SFT'")
     p.add_argument("--out", required=True, help="report folder (quality.md, quality.json, quality.png)")
-    p.add_argument("--alpha", type=float, default=0.5, help="the fixed weight of the fixed-alpha rows (0.5)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help=f"the fixed weight of the fixed-alpha rows ({DEFAULT_ALPHA:g})")
     p.add_argument("--split", default="test")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)

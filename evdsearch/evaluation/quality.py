@@ -22,6 +22,7 @@ import numpy as np
 
 from evdsearch.errors import InvalidInput
 from evdsearch.evaluation.paired_stats import mcnemar
+from evdsearch.search_api import DEFAULT_ALPHA
 
 log = logging.getLogger(__name__)
 KINDS = ("attribute", "seen_entity", "unseen_entity", "all")  # table columns; "all" pools every caption
@@ -59,7 +60,7 @@ class QualityConfig:
 
     worlds: list[WorldSpec]  # worlds to average over
     out: str  # report folder: quality.md / quality.json / quality.png
-    alpha: float = 0.5  # the fixed weight rows compare against (EvdCLIP)
+    alpha: float = DEFAULT_ALPHA  # the fixed weight rows compare against (EvdCLIP)
     split: str = "test"  # split searched
     bootstrap: int = 1000  # bootstrap resamples for the 95 % intervals
     batch: int = 256  # requests per search_batch call

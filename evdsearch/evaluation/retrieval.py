@@ -25,6 +25,7 @@ from evdsearch.clip_models import LoadedClip, load_clip
 from evdsearch.errors import InvalidInput, ModelUnavailable, NotFound
 from evdsearch.evaluation.recall import DEFAULT_KS, recall_at_k, recall_from_ranks, text_to_image_ranks
 from evdsearch.karpathy import KarpathyDataset, KarpathyImage
+from evdsearch.search_api import DEFAULT_ALPHA
 
 log = logging.getLogger(__name__)
 CAPTION_KINDS = ("attribute", "seen_entity", "unseen_entity")  # shapes world; other kinds are listed after
@@ -41,7 +42,7 @@ class RetrievalConfig:
     pretrained: str | None = None  # hub tag or local weights file for an architecture name
     split: str = "test"  # Karpathy split to evaluate
     modes: tuple[str, ...] = ("original",)  # query modes, keys of QUERY_MODES
-    alpha: float = 0.5  # weight of the rewritten query in `fused` mode (entities without a calibrated weight)
+    alpha: float = DEFAULT_ALPHA  # weight of the rewritten query in `fused` mode (entities without a calibrated weight)
     adaptive_alpha: bool = True  # fused mode uses the KB's calibrated per-entity weights when it has them
     kb: str | None = None  # knowledge base folder for the rewriting modes
     rewriter: str = "template"  # none | template | rewriter folder, for the rewriting modes
