@@ -58,8 +58,8 @@ def _inside(root: Path, path: str) -> str:
 
 def worlds_from_args(args: argparse.Namespace) -> list[Any]:
     """Flags -> WorldSpecs, every path checked."""
+    from evdsearch.benchmarks.quality import WorldSpec
     from evdsearch.errors import InvalidInput, NotFound
-    from evdsearch.evaluation.quality import WorldSpec
 
     if not args.kb:
         raise InvalidInput("give at least one --kb (a knowledge base calibrated with `evdsearch kb calibrate`)")
@@ -93,8 +93,9 @@ def worlds_from_args(args: argparse.Namespace) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from evdsearch.benchmarks.quality import QualityConfig, run_quality
+    from evdsearch.benchmarks.quality_report import markdown
     from evdsearch.errors import InvalidInput
-    from evdsearch.evaluation.quality import QualityConfig, markdown, run_quality
 
     comparisons = []
     for text in args.compare:

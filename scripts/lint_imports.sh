@@ -10,5 +10,6 @@ trap 'rm -rf "$SITE"' EXIT
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q --no-deps --no-build-isolation --no-compile \
   --target "$SITE/site" "$ROOT" 2>&1 | { grep -v -e '^WARNING: Location' -e '^$' || true; }
 cd "$SITE"
+export COLUMNS="${COLUMNS:-200}"  # one line per contract in the report
 PYTHONPATH="$SITE/site" "$PY" -c "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())" \
   --no-cache "$ROOT/pyproject.toml" "$@"

@@ -16,8 +16,7 @@ from test_demo_support import build_parts, free_port
 import evdsearch.cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
-MY_VERBS = ("evdsearch.demo.cli",)
-CLI = f"import sys, evdsearch.cli as c; c.COMMAND_MODULES = {MY_VERBS!r}; sys.exit(c.main(sys.argv[1:]))"
+CLI = "import sys, evdsearch.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +26,6 @@ def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tupl
 
 @pytest.fixture()
 def evd(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):  # noqa: ANN201
-    monkeypatch.setattr(cli, "COMMAND_MODULES", MY_VERBS)
-
     def run(*argv: str) -> tuple[int, str, str]:
         code = cli.main(list(argv))
         out, err = capsys.readouterr()

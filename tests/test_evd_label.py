@@ -67,7 +67,6 @@ def test_label_verb_writes_report_and_breakdown(tmp_path: Path, monkeypatch: pyt
     records = [{"entity": e, "description": d, "source": "llm:t", "score": 1.0, "prompt": "features", "sample": 0}
                for e, d, _ in CASES] + [{"entity": "unicorn", "description": "It is white.", "prompt": "features"}]
     evds.write_text("".join(json.dumps(r) + "\n" for r in records))
-    monkeypatch.setattr(evdsearch.cli, "COMMAND_MODULES", ("evdsearch.training.evd.cli",))
     report_path, labelled_path = tmp_path / "report.json", tmp_path / "labelled.jsonl"
     assert evdsearch.cli.main(["evd", "label", "--evds", str(evds), "--world", str(tmp_path / "world"),
                                "--out", str(report_path), "--labelled", str(labelled_path)]) == 0

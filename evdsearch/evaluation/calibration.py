@@ -208,7 +208,7 @@ def _weigh(kb: Any, rewriter: Any, by_entity: dict[str, list[tuple[int, str, Any
     from evdsearch.indexer.kb import EntityWeight
 
     names = kb.display_names()
-    descriptions = {e: [description_text(d) for d in rewriter._evidence(names[e]).descriptions.get(e, [])]
+    descriptions = {e: [description_text(d) for d in rewriter.evidence(names[e]).descriptions.get(e, [])]
                     for e in names}
     real, stand_in = _select_items(by_entity, rewriter, cfg, set(names) | set(names.values()))
     items = real + stand_in
@@ -310,7 +310,7 @@ def _select_items(by_entity: dict[str, list[tuple[int, str, Any]]], rewriter: An
     for entity in sorted(by_entity):
         found = by_entity[entity]
         picked = rng.sample(found, min(cfg.max_captions, len(found)))
-        evidence = rewriter._evidence(picked[0][1]).descriptions
+        evidence = rewriter.evidence(picked[0][1]).descriptions
         if not evidence:
             continue
         nonce = nonce_name(rng, taken)

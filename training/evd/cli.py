@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from evdsearch.cli import CommandTree
+from evdsearch.command_tree import CommandTree
 from evdsearch.training.llm.factory import SPEC_HELP
 
 
