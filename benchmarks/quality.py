@@ -114,12 +114,13 @@ def search_world(world: WorldSpec, rows: list[Row], cfg: QualityConfig) -> dict[
     """Per row: rank hits (R@1, R@5 booleans per caption) and the kinds, for one world."""
     from evdsearch.clip_models import load_clip
     from evdsearch.datasets import open_dataset
-    from evdsearch.engine.api import EngineConfig, SearchRequest
+    from evdsearch.engine.api import EngineConfig
     from evdsearch.engine.rewriters import create_rewriter
     from evdsearch.engine.rewriting import QueryRewriter
     from evdsearch.engine.search import SearchEngine
     from evdsearch.indexer.kb import KnowledgeBase
     from evdsearch.indexer.store import IndexStore
+    from evdsearch.search_api import SearchRequest
 
     index_dir = ensure_index(world, cfg.split, cfg.device)
     store = IndexStore.open(index_dir, device=cfg.device)

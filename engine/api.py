@@ -1,39 +1,14 @@
-"""The engine's API: what `SearchEngine.open` loads (EngineConfig), plus the shared request and answer types.
+"""The engine's own API: what `SearchEngine.open` loads (EngineConfig) and how a search stops early.
 
-The types a client also needs (SearchRequest, SearchResponse, Hit, ...) are defined once, transport-free, in
-`evdsearch.search_api`; they are re-exported here so engine users find the whole API in one module.
+The request and answer types a client also needs (SearchRequest, SearchResponse, Hit, ...) are defined once,
+transport-free, in `evdsearch.search_api`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evdsearch.errors import ResourceExhausted
-from evdsearch.search_api import (
-    DEFAULT_ALPHA,
-    DEFAULT_K,
-    MAX_BATCH,
-    MAX_BATCH_PIXELS,
-    MAX_IMAGE_PIXELS,
-    MAX_K,
-    MAX_QUERY_CHARS,
-    MODES,
-    TIMING_STAGES,
-    Description,
-    EngineInfo,
-    EntityMention,
-    Explanation,
-    Hit,
-    RewriteResult,
-    SearchRequest,
-    SearchResponse,
-)
-
-__all__ = [
-    "DECODE_SIDE", "DEFAULT_ALPHA", "DEFAULT_K", "MAX_BATCH", "MAX_BATCH_PIXELS", "MAX_IMAGE_PIXELS", "MAX_K",
-    "MAX_QUERY_CHARS", "MODES", "TIMING_STAGES", "DeadlineExceeded", "Description", "EngineConfig", "EngineInfo",
-    "EntityMention", "Explanation", "Hit", "ResourceExhausted", "RewriteResult", "SearchRequest", "SearchResponse",
-]
+from evdsearch.search_api import DEFAULT_ALPHA
 
 DECODE_SIDE = 448  # images are decoded (JPEG draft) and reduced to no less than this on the short side
 

@@ -12,9 +12,9 @@ from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch import cli
 from evdsearch.engine.alpha import AlphaPolicy
-from evdsearch.engine.api import SearchRequest
 from evdsearch.errors import UserError
 from evdsearch.indexer.kb import EntityWeight, KnowledgeBase
+from evdsearch.search_api import SearchRequest
 from evdsearch.versioned import current_version
 
 QUERY = "two tomatoes next to a school bus"

@@ -120,7 +120,7 @@ def test_engine_searches_with_the_mean_of_both_rewrites(t5_dir: Path, tmp_path: 
     import numpy as np
     from test_engine_support import build_index, build_kb, open_engine
 
-    from evdsearch.engine.api import SearchRequest
+    from evdsearch.search_api import SearchRequest
 
     index, kb = build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb")
     query = "a tomato on a table"

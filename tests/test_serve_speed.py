@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
-from evdsearch.engine.api import DeadlineExceeded, SearchRequest
+from evdsearch.engine.api import DeadlineExceeded
 from evdsearch.engine.batcher import BatchConfig, MicroBatcher
 from evdsearch.errors import InvalidInput
+from evdsearch.search_api import SearchRequest
 
 QUERY = "two tomatoes next to a school bus"
 
