@@ -230,7 +230,7 @@ def test_stand_in_names_never_run_out() -> None:
     """More stand-ins than three-syllable words exist (DEQR on 6,000 images): all distinct, and it returns."""
     import random
 
-    from evdsearch.evaluation.calibration import nonce_name
+    from evdsearch.evaluation.fusion_fit import nonce_name
 
     rng, taken = random.Random(0), set()
     names = [nonce_name(rng, taken) for _ in range(5000)]
@@ -259,15 +259,15 @@ def test_bench_quality_rewriter_alone_rows(world_root: Path, tmp_path: Path) -> 
 
 
 def test_captions_override_the_fit_only_beyond_one_standard_error() -> None:
-    from evdsearch.evaluation.calibration import _captions_or_prior
+    from evdsearch.evaluation.fusion_fit import captions_or_prior
 
     grid = (0.0, 0.5, 1.0)
     rng = np.random.default_rng(0)
     clear = np.column_stack([np.full(40, 0.2), np.full(40, 0.3), rng.uniform(0.8, 1.0, 40)])  # 1.0 wins by far
-    assert _captions_or_prior(clear, grid, prior=0.1) == 1.0
+    assert captions_or_prior(clear, grid, prior=0.1) == 1.0
     base = rng.uniform(0.3, 0.7, 40)
     swing = np.where(np.arange(40) % 2 == 0, 0.3, -0.3)  # mean 0, standard error of the difference ~0.05
     noisy = np.column_stack([base, base - 0.1, base + 0.02 + swing])  # 1.0 ahead of 0.0 by 0.02 only
     assert int(np.argmax(noisy.mean(axis=0))) == 2
-    assert _captions_or_prior(noisy, grid, prior=0.1) == 0.0  # the fit's nearest grid point
-    assert _captions_or_prior(clear[:1], grid, prior=0.6) == 0.5  # one caption: no standard error, the fit
+    assert captions_or_prior(noisy, grid, prior=0.1) == 0.0  # the fit's nearest grid point
+    assert captions_or_prior(clear[:1], grid, prior=0.6) == 0.5  # one caption: no standard error, the fit

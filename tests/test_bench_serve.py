@@ -139,7 +139,7 @@ def test_comparison_takes_medians_over_rounds() -> None:
 def test_workloads_cold_is_unique_and_warm_is_a_zipf_log() -> None:
     from collections import Counter
 
-    from evdsearch.benchmarks.serve_load import make_workloads, zipf_log
+    from evdsearch.benchmarks.workloads import make_workloads, zipf_log
     from evdsearch.errors import InvalidInput
 
     queries = [f"q{i}" for i in range(50)]
