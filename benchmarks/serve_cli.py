@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from evdsearch.benchmarks.serve_report import OURS, PEER, plot, tables
+from evdsearch.benchmarks.serve_report import OURS, PEER, tables
 from evdsearch.client.channel import add_client_security_options
 
 
@@ -190,6 +190,7 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from evdsearch.benchmarks.serve_plot import plot
     from evdsearch.plots import print_report, write_bundle
 
     result = run_benchmark(args)
