@@ -151,3 +151,12 @@ def test_package_code_reads_nothing_from_docs() -> None:
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("docs/"):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+def test_modules_stay_small() -> None:
+    """A module does one job: none over 300 lines outside tests and generated code."""
+    long = [f"{path.relative_to(ROOT)} ({n})" for folder in ("evdsearch", "engine", "indexer", "training", "benchmarks",
+                                                           "proto", "scripts")
+            for path in (ROOT / folder).rglob("*.py") if "_pb2" not in path.name
+            and (n := len(path.read_text(encoding="utf-8").splitlines())) > 300]
+    assert long == []
