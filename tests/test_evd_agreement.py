@@ -64,3 +64,22 @@ def test_select_verb_writes_importable_jsonl(tmp_path: Path, capsys) -> None:  #
     assert main(["evd", "select", "--evds", str(evds), "--out", str(out), "--prompts", "other"]) == 0
     assert {json.loads(line)["entity"] for line in out.read_text().splitlines()} == {"lime"}
     assert main(["evd", "select", "--evds", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
+
+
+def test_raw_answers_vote_when_given() -> None:
+    records = _records("lime", ["a green lime", "a yellow lime"])
+    assert [r["description"] for r in select_by_agreement(records, AgreementConfig(fallback=False))] == []
+    answers = {"lime": ["a green lime", "a green lime", "a green lime", "a yellow lime"]}
+    kept = select_by_agreement(records, AgreementConfig(fallback=False), answers)
+    assert [(r["description"], r["agreement"]) for r in kept] == [("a green lime", 3)]
+
+
+def test_select_verb_counts_repeated_answers_from_the_progress_log(tmp_path: Path) -> None:
+    evds = tmp_path / "evds.jsonl"
+    evds.write_text("".join(json.dumps(r) + "\n" for r in _records("lime", ["a green lime", "a yellow lime"])))
+    calls = [{"stage": "describe", "entity": "lime", "prompt": "colour", "sample": i, "raw": raw}
+             for i, raw in enumerate(["a green lime", "a green lime", "a yellow lime"])]
+    (tmp_path / "evds.progress.jsonl").write_text("".join(json.dumps(c) + "\n" for c in calls))
+    out = tmp_path / "kept.jsonl"
+    assert main(["evd", "select", "--evds", str(evds), "--out", str(out)]) == 0
+    assert [json.loads(line)["description"] for line in out.read_text().splitlines()] == ["a green lime"]

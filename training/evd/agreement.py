@@ -44,10 +44,14 @@ def agreed_values(counts: Counter, min_votes: int) -> set[str]:
     return {value for value, n in counts.items() if n >= min_votes and 2 * n >= most}
 
 
-def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig | None = None
-                        ) -> list[dict[str, Any]]:
-    """The kept records, each with "agreement" (votes for the winning values it names) and "score" set
-    from it; order: entity as first seen, then agreement."""
+def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig | None = None,
+                        answers: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """The kept records, each with "agreement" (votes for the agreed values it names) and "score" set
+    from it; order: entity as first seen, then agreement.
+
+    `answers`: entity -> every raw LLM answer, one vote each (`evd generate` writes each distinct
+    description once, so repeated answers only show in its progress log); None: the records vote.
+    """
     config = config or AgreementConfig()
     lexicon = build_lexicon({})
     by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -57,8 +61,9 @@ def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig |
     for entity, items in by_entity.items():
         unique = list({str(r["description"]).lower(): r for r in items}.values())
         named = [_mentions(entity, str(r["description"]), lexicon) for r in unique]
+        voters = named if answers is None else [_mentions(entity, a, lexicon) for a in answers.get(entity, [])]
         votes: dict[str, Counter] = defaultdict(Counter)
-        for found in named:
+        for found in voters:
             for category, values in found.items():
                 votes[category].update(values)
         agreed = {category: agreed_values(counts, config.min_votes) for category, counts in votes.items()}
