@@ -55,7 +55,11 @@ def test_generate_writes_importable_records_and_counts_tokens(
     assert code == 0
     records = _read_jsonl(out)
     assert len(llm_env.requests) == 2 * 3 * 2  # entities x default prompts x samples
-    assert {tuple(sorted(r)) for r in records} == {("description", "entity", "prompt", "sample", "score", "source")}
+    provenance = ("max_new_tokens", "model", "prompt", "prompt_version", "sample", "seed", "temperature")
+    assert {tuple(sorted(r)) for r in records} == {tuple(sorted(("description", "entity", "score", "source",
+                                                                 *provenance)))}
+    assert {r["prompt_version"] for r in records} == {1}
+    assert all(r["temperature"] == (0.0 if r["sample"] == 0 else 0.7) for r in records)
     assert {r["source"] for r in records} == {"llm:fake-llm"}
     zebra = [r["description"] for r in records if r["entity"] == "zebra"]
     assert zebra[:2] == ["Colour: A zebra is red and white.", "It has a round body with thin stripes."]

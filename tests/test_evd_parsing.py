@@ -70,7 +70,7 @@ def test_entity_files(tmp_path: Path) -> None:
 
 def test_prompt_names_and_templates() -> None:
     prompts = resolve_prompts(["features", "Draw a {entity}."])
-    assert prompts["features"] == "What are useful features for distinguishing a {entity} in a photo?"
+    assert prompts["features"].question == "What are useful features for distinguishing a {entity} in a photo?"
     assert [k for k in prompts][1].startswith("custom-")
     assert list(resolve_prompts(None)) == ["features", "appearance", "attributes"]
     with pytest.raises(InvalidInput, match="unknown prompt"):

@@ -16,12 +16,12 @@ _FILLER = re.compile(
 MIN_WORDS, MAX_WORDS = 4, 40
 
 
-def split_descriptions(text: str, truncated: bool = False) -> list[str]:
+def split_descriptions(text: str, truncated: bool = False, min_words: int = MIN_WORDS) -> list[str]:
     """Short description sentences: markdown and list markers removed, filler and fragments dropped.
 
     `truncated` (the answer hit max_new_tokens) drops an unfinished last sentence. A list item
     "Red colour: it is bright" is kept whole (the heading often carries the attribute); a bare
-    heading ("Colour:") is dropped.
+    heading ("Colour:") is dropped; `min_words` is lower for prompts that ask for a short phrase.
     """
     pieces: list[str] = []
     for line in text.replace("\r", "").split("\n"):
@@ -34,7 +34,7 @@ def split_descriptions(text: str, truncated: bool = False) -> list[str]:
     for piece in pieces:
         sentence = _normalise(piece)
         n_words = len(sentence.split())
-        if sentence.endswith(":") or _FILLER.match(sentence) or not MIN_WORDS <= n_words <= MAX_WORDS:
+        if sentence.endswith(":") or _FILLER.match(sentence) or not min_words <= n_words <= MAX_WORDS:
             continue
         if description_key(sentence) not in {description_key(s) for s in out}:
             out.append(sentence)

@@ -37,6 +37,18 @@ def register(tree: CommandTree) -> None:
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(run=run_generate)
 
+    sel = tree.add("evd", "select", "keep the descriptions an entity's answers agree on (best of several samples)")
+    sel.add_argument("--evds", type=Path, required=True,
+                     help="EVD JSONL from `evd generate` (several samples); its .progress.jsonl, when present, "
+                          "gives every raw answer a vote")
+    sel.add_argument("--out", type=Path, required=True, help="JSONL of the kept descriptions, for `kb import`")
+    sel.add_argument("--keep", type=int, default=4, help="most descriptions kept per entity (default 4)")
+    sel.add_argument("--min-votes", type=int, default=2,
+                     help="answers that must name a colour / shape / size / pattern for it to count as agreed "
+                          "(default 2)")
+    sel.add_argument("--prompts", nargs="+", help="use only the answers to these prompt names")
+    sel.set_defaults(run=run_select)
+
     lab = tree.add("evd", "label", "label EVDs against the shapes world: visual-correct / wrong / non-visual")
     lab.add_argument("--evds", type=Path, required=True, help="EVD JSONL from `evd generate`")
     lab.add_argument("--world", type=Path, required=True, help="shapes world folder (or its entities.json)")
@@ -78,6 +90,46 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_evds(path: Path) -> list[dict]:
+    from evdsearch.errors import InvalidInput, NotFound
+
+    if not path.is_file():
+        raise NotFound(f"EVD file not found: {path}")
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"{path} is not JSONL ({err})") from err
+
+
+def run_select(args: argparse.Namespace) -> int:
+    from evdsearch.atomic import write_text_atomic
+    from evdsearch.errors import InvalidInput
+    from evdsearch.training.evd.agreement import AgreementConfig, select_by_agreement
+
+    if args.keep < 1 or args.min_votes < 1:
+        raise InvalidInput("--keep and --min-votes must be at least 1")
+    from evdsearch.training.evd.store import progress_path
+
+    records = _read_evds(args.evds)
+    log = progress_path(args.evds)
+    calls = [c for c in _read_evds(log) if c.get("stage") == "describe"] if log.is_file() else None
+    if args.prompts:
+        records = [r for r in records if r.get("prompt") in set(args.prompts)]
+        calls = calls and [c for c in calls if c.get("prompt") in set(args.prompts)]
+    answers: dict[str, list[str]] | None = None
+    if calls:  # every answer votes, repeats included (the JSONL holds each description once)
+        answers = {}
+        for call in calls:
+            answers.setdefault(str(call["entity"]), []).append(str(call.get("raw", "")))
+    kept = select_by_agreement(records, AgreementConfig(keep=args.keep, min_votes=args.min_votes), answers)
+    write_text_atomic(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+    entities = {str(r["entity"]) for r in records}
+    print(f"kept {len(kept)} of {len(records)} descriptions for {len({r['entity'] for r in kept})} of "
+          f"{len(entities)} entities ({'every answer in ' + str(log) if answers else 'each description'} voting)")
+    print(f"descriptions: {args.out}")
+    return 0
+
+
 def _captions(args: argparse.Namespace) -> list[str]:
     from evdsearch.karpathy import load_karpathy
 
@@ -105,16 +157,10 @@ def _world_info(world: Path) -> dict:
 
 def run_label(args: argparse.Namespace) -> int:
     from evdsearch.atomic import write_json_atomic, write_text_atomic
-    from evdsearch.errors import InvalidInput, NotFound
     from evdsearch.training.evd.label import label_records, load_world_entities
     from evdsearch.training.evd.report import print_report
 
-    if not args.evds.is_file():
-        raise NotFound(f"EVD file not found: {args.evds}")
-    try:
-        records = [json.loads(line) for line in args.evds.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise InvalidInput(f"{args.evds} is not JSONL ({err})") from err
+    records = _read_evds(args.evds)
     report, labelled = label_records(records, load_world_entities(args.world))
     report = {"evds": str(args.evds), "world": str(args.world), **_world_info(args.world), **report}
     write_json_atomic(args.out, report)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from evdsearch.training.evd.clean import split_descriptions
 from evdsearch.training.evd.entities import parse_entity_list
-from evdsearch.training.evd.prompts import DESCRIBE_SYSTEM, EXTRACT_PROMPT
+from evdsearch.training.evd.prompts import EXTRACT_PROMPT, Prompt
 from evdsearch.training.evd.store import DescribeKey, EvdStore
 from evdsearch.training.llm.base import ChatLLM, ChatRequest, ChatResult, Message, chat_many
 
@@ -22,12 +22,11 @@ from evdsearch.training.llm.base import ChatLLM, ChatRequest, ChatResult, Messag
 class GenerateConfig:
     """How to ask: prompts, samples, decoding."""
 
-    prompts: dict[str, str]  # prompt name -> template with {entity}
+    prompts: dict[str, Prompt]  # prompt name -> the question and how it is framed
     per_entity: int = 2  # answers per (entity, prompt): sample 0 greedy, the rest seeded sampling
     max_new_tokens: int = 96  # per answer; an answer cut here loses its unfinished last sentence
     temperature: float = 0.7  # sampling temperature for samples 1..per_entity-1
     seed: int = 0  # base seed; each (entity, prompt, sample) gets its own, so resumed runs match
-    system: str = DESCRIBE_SYSTEM  # system message for description prompts ("" for none)
     extract_max_new_tokens: int = 48  # per caption, for entity extraction
     batch_size: int = 6  # calls answered together (local models batch them; HTTP ones go one by one)
     progress: bool = True  # tqdm bar on stderr
@@ -58,9 +57,11 @@ def call_seed(seed: int, *parts: object) -> int:
 
 def describe_entities(llm: ChatLLM, entities: list[str], cfg: GenerateConfig, store: EvdStore) -> RunStats:
     """Ask every prompt `per_entity` times about every entity; keys already in `store` are skipped."""
-    keys: list[DescribeKey] = [(e, p, s) for e in entities for p in cfg.prompts for s in range(cfg.per_entity)]
+    # prompt-major: a batch then shares one prompt's system turn and examples (read once, see chat_batch)
+    keys: list[DescribeKey] = [(e, p, s) for p in cfg.prompts for e in entities for s in range(cfg.per_entity)]
     todo = [k for k in keys if k not in store.done]
     stats = RunStats(skipped=len(keys) - len(todo))
+    model = llm_provenance(llm)
     started = time.perf_counter()
     with tqdm(total=len(todo), desc="evd generate", unit="call", disable=not cfg.progress,
               dynamic_ncols=True) as bar:
@@ -69,7 +70,7 @@ def describe_entities(llm: ChatLLM, entities: list[str], cfg: GenerateConfig, st
             requests = [_describe_request(key, cfg) for key in batch]
             for key, request, result in zip(batch, requests, chat_many(llm, requests), strict=True):
                 stats.add(result)
-                written = store.add_description_call(key, _records(key, result, cfg, llm.name),
+                written = store.add_description_call(key, _records(key, result, request, cfg, model),
                                                      _log_entry(request, result))
                 stats.descriptions += written
                 stats.per_prompt[key[1]] += written
@@ -81,20 +82,32 @@ def describe_entities(llm: ChatLLM, entities: list[str], cfg: GenerateConfig, st
 
 def _describe_request(key: DescribeKey, cfg: GenerateConfig) -> ChatRequest:
     entity, prompt_name, sample = key
-    messages: list[Message] = [{"role": "system", "content": cfg.system}] if cfg.system else []
-    messages.append({"role": "user", "content": cfg.prompts[prompt_name].format(entity=entity)})
+    messages: list[Message] = cfg.prompts[prompt_name].messages(entity)  # type: ignore[assignment]
     return ChatRequest(messages, max_new_tokens=cfg.max_new_tokens,
                        temperature=0.0 if sample == 0 else cfg.temperature,
                        seed=call_seed(cfg.seed, entity, prompt_name, sample))
 
 
-def _records(key: DescribeKey, result: ChatResult, cfg: GenerateConfig, model: str) -> list[dict[str, Any]]:
+def llm_provenance(llm: ChatLLM) -> dict[str, Any]:
+    """What identifies the model that wrote a description: its name and, when known, its weights' hash."""
+    from evdsearch.training.llm.install import provenance
+
+    ref = getattr(llm, "ref", None)
+    installed = provenance(ref.location) if ref is not None and ref.local else {}
+    return {"model": llm.name, **({"model_sha256": installed["gguf_sha256"]} if installed else {})}
+
+
+def _records(key: DescribeKey, result: ChatResult, request: ChatRequest, cfg: GenerateConfig,
+             model: dict[str, Any]) -> list[dict[str, Any]]:
     entity, prompt_name, sample = key
+    prompt = cfg.prompts[prompt_name]
     truncated = result.completion_tokens >= cfg.max_new_tokens
-    return [{"entity": entity, "description": text, "source": f"llm:{model}",
+    provenance = {**model, "prompt": prompt_name, "prompt_version": prompt.version, "sample": sample,
+                  "temperature": request.temperature, "seed": request.seed, "max_new_tokens": cfg.max_new_tokens}
+    texts = split_descriptions(result.text, truncated=truncated, min_words=prompt.min_words)
+    return [{"entity": entity, "description": text, "source": f"llm:{model['model']}",
              "score": round(1.0 / (1 + i), 4),  # earlier sentences of an answer are the salient ones
-             "prompt": prompt_name, "sample": sample}
-            for i, text in enumerate(split_descriptions(result.text, truncated=truncated))]
+             **provenance} for i, text in enumerate(texts)]
 
 
 def _log_entry(request: ChatRequest, result: ChatResult) -> dict[str, Any]:
