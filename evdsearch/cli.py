@@ -69,6 +69,7 @@ VERBS: tuple[tuple[str, ModuleType], ...] = (
     ("llm install", llm_cli),
     ("llm list", llm_cli),
     ("evd generate", evd_cli),
+    ("evd select", evd_cli),
     ("evd label", evd_cli),
     ("train deqr", rewriter_cli),
     ("train rewriter", rewriter_cli),
