@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from evdsearch.errors import IncompatibleArtifact, NotFound
+from evdsearch.integrity import IntegrityError, check_sums
 from evdsearch.versioned import current_version, is_versioned
 
 
@@ -35,11 +36,25 @@ def verify_path(path: str | Path) -> VerifyReport:
     version = current_version(path)
     if is_versioned(path) and not version.is_dir():
         raise VerifyFailed(f"{path}/current points to {version}, which does not exist")
+    return verify_version(path, version)
+
+
+def verify_version(path: Path, version: Path) -> VerifyReport:
+    """Check one version folder of `path`: its SHA256SUMS first (so damage is named before anything parses
+    it), then what it holds (FAISS loads, counts, every record parses)."""
     where = f"{path}" + (f" (version {version.name})" if version != path else "")
+    kind = "index" if (version / "manifest.json").exists() else "knowledge base" \
+        if (version / "data.mdb").exists() else "version"
+    try:
+        sums = check_sums(version, kind)
+    except IntegrityError as err:
+        raise VerifyFailed(str(err)) from err
+    summed = (f"; SHA256SUMS match ({sums.files} files, {sums.bytes / 2**20:,.1f} MiB read)" if sums else
+              "; no SHA256SUMS (written before checksums)")
     if (version / "manifest.json").exists():
-        return VerifyReport("index", path, version, f"index {where}: {_verify_index(version)}")
+        return VerifyReport("index", path, version, f"index {where}: {_verify_index(version)}{summed}")
     if (version / "data.mdb").exists():
-        return VerifyReport("kb", path, version, f"knowledge base {where}: {_verify_kb(version)}")
+        return VerifyReport("kb", path, version, f"knowledge base {where}: {_verify_kb(version)}{summed}")
     raise VerifyFailed(f"{where} is neither an index (no manifest.json) nor a knowledge base (no data.mdb)")
 
 
