@@ -60,7 +60,8 @@ def write_rows(staging: Path, shards: int, records: list[ImageRecord], folder: P
 def create_embeddings(path: Path, count: int, dim: int) -> np.memmap:
     """A float32 (count, dim) .npy file to fill through a memory map, its blocks reserved on disk first: a full
     disk raises ENOSPC here instead of a SIGBUS when a page is written."""
-    embeddings = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+    with naming(path):
+        embeddings = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
     try:
         reserve(path, path.stat().st_size)
     except OSError:

@@ -49,7 +49,8 @@ def verify_version(path: Path, version: Path) -> VerifyReport:
         sums = check_sums(version, kind)
     except IntegrityError as err:
         raise VerifyFailed(str(err)) from err
-    summed = (f"; SHA256SUMS match ({sums.files} files, {sums.bytes / 2**20:,.1f} MiB read)" if sums else
+    summed = (f"; SHA256SUMS match ({sums.files} file{'s' * (sums.files != 1)}, {sums.bytes / 2**20:,.1f} MiB "
+              f"read)" if sums else
               "; no SHA256SUMS (written before checksums)")
     if (version / "manifest.json").exists():
         return VerifyReport("index", path, version, f"index {where}: {_verify_index(version)}{summed}")
