@@ -27,8 +27,12 @@ def load_index_clip(config: EngineConfig, manifest: Any) -> Any:
                         f"give the same model explicitly (EngineConfig.model / --model)") from err
 
 
-def open_parts(config: EngineConfig, kb: Any = None) -> tuple[Any, Any, Any, Any]:
-    """(IndexStore, LoadedClip, KnowledgeBase | None, Rewriter); a CLIP that does not fit the index is refused."""
+def open_parts(config: EngineConfig, kb: Any = None, clip: Any = None) -> tuple[Any, Any, Any, Any]:
+    """(IndexStore, LoadedClip, KnowledgeBase | None, Rewriter); a CLIP that does not fit the index is refused.
+
+    `kb`, `clip`: already open parts to reuse (hot reload); `clip` only when the index was built with it
+    (same fingerprint), so a reload of an updated index neither loads the model again nor holds it twice.
+    """
     from evdsearch.engine.onnx_clip_text import with_text_encoder
     from evdsearch.engine.rewriters import create_rewriter
     from evdsearch.engine.threads import apply_thread_budget
@@ -37,13 +41,14 @@ def open_parts(config: EngineConfig, kb: Any = None) -> tuple[Any, Any, Any, Any
     apply_thread_budget(config.threads)  # before any session or index is made
     store = IndexStore.open(config.index_dir, device=config.device, backend=config.backend,
                             backend_uri=config.backend_uri, verify=config.verify_checksums)
-    clip = load_index_clip(config, store.manifest)
-    try:
-        store.check_model(clip.identity)
-    except IncompatibleArtifact as err:
-        raise IncompatibleArtifact(f"refusing to search index {config.index_dir} with model "
-                                   f"{clip.identity.model}: {err}") from err
-    clip = with_text_encoder(clip, config.text_encoder, config.device, config.text_onnx)
+    if clip is None or clip.identity.fingerprint != store.manifest.fingerprint:
+        clip = load_index_clip(config, store.manifest)
+        try:
+            store.check_model(clip.identity)
+        except IncompatibleArtifact as err:
+            raise IncompatibleArtifact(f"refusing to search index {config.index_dir} with model "
+                                       f"{clip.identity.model}: {err}") from err
+        clip = with_text_encoder(clip, config.text_encoder, config.device, config.text_onnx)
     rewriter = create_rewriter(config.rewriter, device=config.device)  # before the KB: nothing to release
     if not config.kb_dir:
         if config.rewriter != "none":
