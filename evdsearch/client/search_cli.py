@@ -21,7 +21,10 @@ class ServerUnreachable(UserError):
 def register(tree: Any) -> None:
     p = tree.add(None, "search", help="search a running `evdsearch serve` (text or image query)")
     p.add_argument("query", nargs="?", help="text query, e.g. \"a tomato next to a school bus\"")
-    p.add_argument("--server", default="localhost:50051", help="HOST:PORT of the server (default localhost:50051)")
+    p.add_argument("--server", default="localhost:50051",
+                   help="HOST:PORT of the server, or HOST:PORT,HOST:PORT,... (or dns:///NAME:PORT) for replicas: "
+                        "round robin over the healthy ones, failed calls retried on another (default "
+                        "localhost:50051)")
     p.add_argument("-k", type=int, default=10, help="hits to show (1..1000, default 10)")
     p.add_argument("--mode", choices=MODES, default="fused", help="score by the fused (default), original or "
                                                                   "rewritten query")
