@@ -16,7 +16,7 @@ from evdsearch.engine.batcher import MicroBatcher
 from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
 from evdsearch.engine.uris import hide_info_paths, hide_paths, image_root
-from evdsearch.errors import InvalidInput, NotFound, UserError
+from evdsearch.errors import InvalidInput, NotFound, Unavailable, UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
@@ -29,6 +29,7 @@ STATUS_BY_ERROR: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),  # e.g. the Milvus server is away: clients retry
     (UserError, grpc.StatusCode.FAILED_PRECONDITION),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
 )

@@ -21,3 +21,10 @@ class ModelUnavailable(UserError):
 
 class IncompatibleArtifact(UserError):
     """An index, KB or checkpoint that does not fit what it is used with (e.g. model mismatch)."""
+
+
+class Unavailable(UserError):
+    """A service the answer needs (e.g. the Milvus server) cannot be reached right now; retry later
+    (maps to gRPC UNAVAILABLE, which clients retry)."""
+
+    exit_code = 3

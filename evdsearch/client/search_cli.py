@@ -60,6 +60,8 @@ def explain_rpc_error(err: Any, server: str, timeout: float, tls: bool | None = 
     import grpc
 
     code, details = err.code(), err.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE and details.startswith("Milvus at "):  # the server is up, its store not
+        return ServerUnreachable(f"the server at {server} cannot answer right now: {details}")
     if code == grpc.StatusCode.UNAVAILABLE:
         hint = " If it serves TLS, pass --tls-ca FILE." if tls is False else ""
         return ServerUnreachable(f"cannot reach a server at {server} ({details.splitlines()[0] if details else 'unavailable'}); "
