@@ -153,3 +153,44 @@ def test_tls_with_a_replica_list(tmp_path: Path, tiny_clip_dir: Path, pki: Path)
         finally:
             for s in servers:
                 s.stop(0)
+
+
+def free_ports(n: int) -> int:
+    """A base port with the n ports from it free on 127.0.0.1."""
+    import random
+    import socket
+
+    for _ in range(100):
+        base = random.randint(20000, 60000)
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise AssertionError("no free ports")
+
+
+@pytest.mark.slow  # three `evdsearch serve` processes and a 60 s soak
+def test_replicas_script_kills_one_replica_under_load(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """scripts/replicas.sh's kill test at a small size: 8 clients for 60 s through the client's round robin,
+    one replica killed with -9 at 6 s and restarted at 12 s: no failed request, and it rejoins."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from test_engine_support import build_kb
+
+    root = Path(__file__).resolve().parent.parent
+    index, kb, out = build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb"), tmp_path / "out"
+    env = {**os.environ, "KILL_AT": "6", "RESTART_AT": "12", "DURATION": "60", "CLIENTS": "8",
+           "EVD": str(Path(sys.executable).parent / "evdsearch")}
+    done = subprocess.run(["bash", "scripts/replicas.sh", str(index), str(kb), str(out), "3", str(free_ports(3))],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    print(done.stdout[-1500:])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((out / "failover.json").read_text())
+    assert result["errors"] == 0 and result["requests"] > 0 and result["info_errors"] == {}
+    assert "killed -9 at" in done.stdout and "never" not in done.stdout
