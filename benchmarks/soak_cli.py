@@ -122,6 +122,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     call, close = serve_load.grpc_caller(args.server, args.mode, k=args.k, explain=False, timeout_s=args.timeout,
                                          channels=args.channels, security=security)
     info_call, info_close = info_caller(args.server, args.timeout, security)
+    print(f"bench soak: load starts, measured from +{args.warmup:g} s for {args.duration:g} s", flush=True)
     try:
         result = run_soak(call, serve_load.read_queries(args.queries), cfg, args.server_pid, info_call, writer)
     finally:

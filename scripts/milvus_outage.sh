@@ -49,6 +49,7 @@ pids+=($!)
 "$EVD" bench soak --server "127.0.0.1:$SPORT" --clients "$CLIENTS" --duration "$DURATION" --warmup 0 --window 5 \
     --timeout "$TIMEOUT" --out "$OUT" --stem milvus_outage >"$OUT/soak.log" 2>&1 &
 soak=$!
+until grep -q "load starts" "$OUT/soak.log" 2>/dev/null || ! kill -0 "$soak" 2>/dev/null; do sleep 0.1; done
 sleep "$STOP_AT"
 if [ "$MODE" = pause ]; then kill -STOP "$milvus"; else kill -9 "$milvus"; fi
 stopped=$(date +%s.%N)
@@ -62,14 +63,16 @@ import json, sys
 result = json.load(open(sys.argv[1]))
 t0, stopped, back, timeout = result["t0_epoch"], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 health = [line.split() for line in open(sys.argv[2]) if line.strip()]
-changes = ", ".join(f"{s} at +{float(t) - t0:.1f} s" for t, s in health if float(t) >= t0 - 1)
+changes = ", ".join(f"{s} at {float(t) - t0:+.1f} s" for t, s in health if float(t) >= t0 - 1)
 failures = result["failures"]
 codes = result["error_codes"]
 last = failures["last_s"]
-recovered = None if last is None else last - (back - t0)
+recovered = None if last is None else last - (back - t0)  # the last failed call ended this long after the return
+clean = [w["t_s"] for w in result["windows"] if w["t_s"] - 1 > back - t0 and w["errors"] == 0 and w["requests"]]
 print(f"{result['requests']} requests, {result['errors']} failed {codes}; Milvus stopped at +{stopped - t0:.1f} s, "
       f"back at +{back - t0:.1f} s; longest failed call {failures['max_latency_ms'] / 1000:.1f} s "
-      f"(deadline {timeout:g} s); last failure +{0 if recovered is None else recovered:.1f} s after Milvus was back; "
+      f"(deadline {timeout:g} s); last failed call ended {0 if recovered is None else recovered:+.1f} s from Milvus' "
+      f"return; windows without errors from the one ending +{clean[0] if clean else float('nan'):g} s; "
       f"health: {changes}")
 ok = set(codes) <= {"UNAVAILABLE"} and failures["max_latency_ms"] / 1000 < timeout and (recovered or 0) <= 5
 sys.exit(0 if ok and result["windows"][-1]["errors"] == 0 else 1)

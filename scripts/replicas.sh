@@ -43,6 +43,7 @@ if [ -n "$KILL_AT" ]; then
   "$EVD" bench soak --server "$list" --clients "$CLIENTS" --duration "$DURATION" --warmup 0 \
       --window "${WINDOW:-5}" --timeout 120 --info-every 0.5 --out "$OUT" --stem failover >"$OUT/failover.log" 2>&1 &
   soak=$!
+  until grep -q "load starts" "$OUT/failover.log" 2>/dev/null || ! kill -0 "$soak" 2>/dev/null; do sleep 0.1; done
   sleep "$KILL_AT"
   kill -9 "${pids[0]}"; killed=$(date +%s.%N)
   sleep $((RESTART_AT - KILL_AT))
