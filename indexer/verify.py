@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from evdsearch.errors import IncompatibleArtifact, NotFound
-from evdsearch.integrity import IntegrityError, check_sums
+from evdsearch.integrity import IntegrityError, check_sums, read_sums
 from evdsearch.versioned import current_version, is_versioned
 
 
@@ -53,21 +53,28 @@ def verify_version(path: Path, version: Path) -> VerifyReport:
               f"read)" if sums else
               "; no SHA256SUMS (written before checksums)")
     if (version / "manifest.json").exists():
-        return VerifyReport("index", path, version, f"index {where}: {_verify_index(version)}{summed}")
+        checked = _verify_index(version, rehash=sums is None)
+        return VerifyReport("index", path, version, f"index {where}: {checked}{summed}")
     if (version / "data.mdb").exists():
         return VerifyReport("kb", path, version, f"knowledge base {where}: {_verify_kb(version)}{summed}")
     raise VerifyFailed(f"{where} is neither an index (no manifest.json) nor a knowledge base (no data.mdb)")
 
 
-def _verify_index(folder: Path) -> str:
+def _verify_index(folder: Path, rehash: bool = True) -> str:
+    """`rehash`: check the data files against the manifest's checksums (not needed when SHA256SUMS matched)."""
     from evdsearch.indexer.manifest import ITEMS_FILE, read_manifest
     from evdsearch.indexer.store import IndexStore
 
     manifest = read_manifest(folder)
     try:  # files present, checksums, FAISS loads, index / embeddings / items counts against the manifest
-        store = IndexStore.open(folder, device="cpu", verify=True)
+        store = IndexStore.open(folder, device="cpu", verify=rehash)
     except IncompatibleArtifact as err:
         raise VerifyFailed(str(err)) from err
+    if not rehash:  # the files matched SHA256SUMS just now: the manifest's checksums must name the same digests
+        sums = read_sums(folder) or {}
+        bad = [name for name, digest in manifest.checksums.items() if sums.get(name) != digest]
+        if bad:
+            raise VerifyFailed(f"index {folder}: manifest.json's checksum of {', '.join(bad)} does not match")
     if store.embeddings.shape != (manifest.count, manifest.dim):
         raise VerifyFailed(f"index {folder}: embeddings.npy is {store.embeddings.shape}, "
                            f"manifest says {(manifest.count, manifest.dim)}")
