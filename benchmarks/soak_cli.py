@@ -110,6 +110,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from evdsearch.benchmarks import serve_load
     from evdsearch.benchmarks.serve_cli import grpc_info
     from evdsearch.benchmarks.soak import SoakConfig, run_soak
+    from evdsearch.benchmarks.workloads import read_queries
     from evdsearch.client.channel import security_from_args
 
     serve_load.check_target(args.server, args.allow_remote)
@@ -124,7 +125,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     info_call, info_close = info_caller(args.server, args.timeout, security)
     print(f"bench soak: load starts, measured from +{args.warmup:g} s for {args.duration:g} s", flush=True)
     try:
-        result = run_soak(call, serve_load.read_queries(args.queries), cfg, args.server_pid, info_call, writer)
+        result = run_soak(call, read_queries(args.queries), cfg, args.server_pid, info_call, writer)
     finally:
         close()
         info_close()

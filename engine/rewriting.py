@@ -7,9 +7,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from evdsearch.engine.api import RewriteResult
 from evdsearch.engine.entities import EntityMatcher, distinct_entities
 from evdsearch.engine.rewriters.base import Rewriter
+from evdsearch.search_api import RewriteResult
 
 if TYPE_CHECKING:
     from evdsearch.indexer.kb import KnowledgeBase
@@ -103,7 +103,7 @@ class QueryRewriter:
             if cached is not None:
                 results[query] = cached
                 continue
-            result = self._evidence(query)
+            result = self.evidence(query)
             results[query] = result
             if result.descriptions:
                 pending.append(result)
@@ -127,8 +127,9 @@ class QueryRewriter:
         return [(text, [template_rewrite(query, evidence)]) for text, (query, evidence)
                 in zip(rewritten, items, strict=True)]
 
-    def _evidence(self, query: str) -> RewriteResult:
-        """Entities and descriptions; no rewriter call (a query without evidence stays as it is)."""
+    def evidence(self, query: str) -> RewriteResult:
+        """The query's entities and the descriptions the rewriter would get for them, without calling the
+        rewriter (`rewritten` is the query itself); calibration scores exactly this evidence."""
         mentions = self.matcher.find(query) if self.matcher is not None else []
         entities = distinct_entities(mentions)
         descriptions = {}

@@ -8,22 +8,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evdsearch.engine.adaptive_alpha import AlphaPolicy
-from evdsearch.engine.api import (
-    DeadlineExceeded,
-    EngineConfig,
-    EngineInfo,
-    Explanation,
-    RewriteResult,
-    SearchRequest,
-    SearchResponse,
-)
+from evdsearch.engine.alpha import AlphaPolicy
+from evdsearch.engine.api import DeadlineExceeded, EngineConfig
 from evdsearch.engine.embedding_cache import CachedTextEncoder
 from evdsearch.engine.encoding import encode_queries
 from evdsearch.engine.fusion import fuse_queries
 from evdsearch.engine.hydrate import hydrate_hits
 from evdsearch.engine.rewriting import QueryRewriter
-from evdsearch.engine.validation import Query, check_batch, check_text
+from evdsearch.engine.validation import Query, check_alpha, check_batch, check_text
+from evdsearch.search_api import EngineInfo, Explanation, RewriteResult, SearchRequest, SearchResponse
 
 if TYPE_CHECKING:
     from evdsearch.clip_models import LoadedClip
@@ -66,7 +59,7 @@ class SearchEngine:
         self.config = config
         self.kb = kb
         self.dim = int(store.dim)
-        self.alpha_policy = AlphaPolicy.from_kb(kb, config.alpha, config.adaptive_alpha)
+        self.alpha_policy = AlphaPolicy.from_kb(kb, check_alpha(config.alpha), config.adaptive_alpha)
         self.encoder = CachedTextEncoder(clip, config.embedding_cache_size,  # what queries are encoded with
                                          serialize=config.threads > 0)
 
@@ -106,25 +99,27 @@ class SearchEngine:
 
         Stage timings in explanations are those of the whole batch.
         """
-        queries = check_batch(reqs, self.dim, self.config.alpha)
+        queries = check_batch(reqs, self.dim)
         if not queries:
             return []
         watch = _Stopwatch()
         check_deadline(deadline)
         rewrites = self._rewrite_stage(queries)
-        self.alpha_policy.apply(reqs, queries, rewrites)
+        alphas = [self.alpha_policy.resolve(query.alpha, list(rewrite.descriptions) if rewrite else ())
+                  for query, rewrite in zip(queries, rewrites, strict=True)]
         watch.lap("rewrite")
         check_deadline(deadline)
         q, q_rewritten = encode_queries(self.encoder, queries, rewrites)
         watch.lap("encode")
         check_deadline(deadline)
-        scores, ids = self.store.search(self._search_vectors(queries, q, q_rewritten), max(x.k for x in queries))
+        scores, ids = self.store.search(self._search_vectors(queries, alphas, q, q_rewritten),
+                                        max(x.k for x in queries))
         watch.lap("search")
         check_deadline(deadline)
         hits = [hydrate_hits(self.store, scores[i], ids[i], query.k, q[i], q_rewritten[i])
                 for i, query in enumerate(queries)]
         watch.lap("hydrate")
-        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms, query.alpha)
+        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms, alphas[i])
                                if query.explain else None) for i, query in enumerate(queries)]
 
     def cached_text_query(self, req: SearchRequest) -> bool:
@@ -152,9 +147,9 @@ class SearchEngine:
                 else RewriteResult(query=query.text, rewritten=query.text) for query in queries]
 
     @staticmethod
-    def _search_vectors(queries: list[Query], q: np.ndarray, q_rewritten: np.ndarray) -> np.ndarray:
+    def _search_vectors(queries: list[Query], alphas: list[float], q: np.ndarray, q_rewritten: np.ndarray) -> np.ndarray:
         """Per row: q, q' or the fused (1-alpha)*q + alpha*q' (not re-normalised)."""
-        fused = fuse_queries(q, q_rewritten, np.array([query.alpha for query in queries], dtype=np.float32))
+        fused = fuse_queries(q, q_rewritten, np.array(alphas, dtype=np.float32))
         pick = {"original": q, "rewritten": q_rewritten, "fused": fused}
         return np.stack([pick[query.mode][i] for i, query in enumerate(queries)]).astype(np.float32)
 

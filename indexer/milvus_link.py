@@ -29,12 +29,23 @@ FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.25, 2.0  # waits between reconnect attempts w
 CONNECT_FAILED = 2  # pymilvus Status.CONNECT_FAILED
 
 
+def rpc_status(err: BaseException) -> str | None:
+    """The gRPC status name of a grpc.RpcError (pymilvus lets some through), without importing grpc: the search
+    core stays free of the transport (an import-linter contract)."""
+    code = getattr(err, "code", None)
+    if not callable(code):  # MilvusException.code is an int
+        return None
+    try:
+        return getattr(code(), "name", None)
+    except Exception:  # noqa: BLE001 - not an RpcError after all
+        return None
+
+
 def is_connection_loss(err: BaseException) -> bool:
     """The server is unreachable (refused, reset, timed out), as opposed to a bad request."""
-    import grpc
-
-    if isinstance(err, grpc.RpcError):
-        return err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    status = rpc_status(err)
+    if status is not None:
+        return status in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
     if isinstance(err, NotFound) and "cannot open Milvus" in str(err):
         return True  # milvus_backend.client() could not connect
     try:
@@ -149,9 +160,9 @@ class MilvusLink:
 
 
 def _one_line(err: BaseException) -> str:
-    import grpc
-
-    if isinstance(err, grpc.RpcError):
-        return f"{err.code().name}: {err.details()}"
+    status = rpc_status(err)
+    if status is not None:
+        details = getattr(err, "details", None)
+        return f"{status}: {details() if callable(details) else ''}"
     text = getattr(err, "message", None) or str(err)
     return " ".join(str(text).split())[:200]

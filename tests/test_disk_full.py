@@ -16,7 +16,7 @@ from PIL import Image
 from test_engine_support import open_engine
 
 from evdsearch import cli, versioned
-from evdsearch.engine.api import SearchRequest
+from evdsearch.search_api import SearchRequest
 from evdsearch.versioned import current_version, version_ids
 
 DISK_MB = 48  # the tmpfs; the tiny index and KB take well under 1 MiB

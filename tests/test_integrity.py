@@ -17,8 +17,8 @@ from test_engine_support import KB_RECORDS, build_index, open_engine
 
 from evdsearch import cli
 from evdsearch.engine.api import EngineConfig
+from evdsearch.engine.grpc_server.server import build_server
 from evdsearch.engine.loading import open_kb
-from evdsearch.engine.server import build_server
 from evdsearch.errors import IncompatibleArtifact
 from evdsearch.indexer.kb_publish import import_new_version
 from evdsearch.indexer.store import IndexStore

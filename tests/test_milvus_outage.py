@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from test_engine_support import open_engine, write_images
 
 from evdsearch.client.channel import open_channel
-from evdsearch.engine.server import SERVICE_NAME, build_server
+from evdsearch.engine.grpc_server.server import SERVICE_NAME, build_server
 from evdsearch.indexer.build import IndexBuildConfig, build_index
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc

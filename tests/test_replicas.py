@@ -10,7 +10,7 @@ import pytest
 from test_engine_support import build_index, open_engine
 
 from evdsearch.benchmarks.serve_load import channel_options, check_target, grpc_caller, replica_addresses
-from evdsearch.engine.server import build_server
+from evdsearch.engine.grpc_server.server import build_server
 from evdsearch.errors import InvalidInput
 
 
@@ -100,7 +100,7 @@ def test_an_unhealthy_replica_is_skipped_and_rejoins(tmp_path: Path, tiny_clip_d
     from grpc_health.v1 import health_pb2
 
     from evdsearch.client.channel import open_channel
-    from evdsearch.engine.server import SERVICE_NAME
+    from evdsearch.engine.grpc_server.server import SERVICE_NAME
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
@@ -135,7 +135,7 @@ def test_an_unhealthy_replica_is_skipped_and_rejoins(tmp_path: Path, tiny_clip_d
 def test_tls_with_a_replica_list(tmp_path: Path, tiny_clip_dir: Path, pki: Path) -> None:
     """A list has no single authority: certificates are checked against the first host as written."""
     from evdsearch.client.channel import ClientSecurity, open_channel
-    from evdsearch.engine.security import TlsFiles
+    from evdsearch.engine.grpc_server.security import TlsFiles
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

@@ -14,8 +14,8 @@ from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch.atomic import write_text_atomic
 from evdsearch.client.channel import ClientSecurity, open_channel
-from evdsearch.engine.security import TokenStore
-from evdsearch.engine.server import build_server
+from evdsearch.engine.grpc_server.security import TokenStore
+from evdsearch.engine.grpc_server.server import build_server
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
@@ -68,7 +68,7 @@ def test_rotated_token_file_takes_effect_on_reload(tmp_path: Path, tiny_clip_dir
                                                    caplog: pytest.LogCaptureFixture) -> None:
     tokens = tmp_path / "tokens.txt"
     tokens.write_text(f"{OLD}\n")
-    caplog.set_level("WARNING", logger="evdsearch.engine.security")
+    caplog.set_level("WARNING", logger="evdsearch.engine.grpc_server.security")
     with open_engine(build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb")) as engine:
         running = build_server(Slow(engine), port=0, max_workers=16, tokens=TokenStore(tokens))
         running.start()
