@@ -124,8 +124,11 @@ def search_page(index: Any, embeddings: Any, vectors: np.ndarray, depth: int, np
     ef = math.ceil(ef_search * factor)
 
     def search_once(k: int) -> tuple[np.ndarray, np.ndarray]:
-        params, _keep = faiss_backend.search_params(index, rows, probes, ef)
-        scores, ids = faiss_backend.search_with(index, vectors, k, params)
+        if rows is None:  # the index's own parameters (set at open): the plain search, also on a GPU
+            scores, ids = index.search(vectors, k)
+        else:
+            params, _keep = faiss_backend.search_params(index, rows, probes, ef)
+            scores, ids = faiss_backend.search_with(index, vectors, k, params)
         scores[ids < 0] = -np.inf
         return scores, ids
 
