@@ -78,10 +78,6 @@ def to_epoch(value: Any) -> int:
     return int(value.timestamp() // 1)
 
 
-def from_epoch(seconds: int) -> str:
-    return datetime.fromtimestamp(int(seconds), timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def coerce(value: Any, kind: str, name: str) -> Any:
     """A Python value of field type `kind` (what the columns store), or InvalidInput."""
     ok = {"int": isinstance(value, int) and not isinstance(value, bool),
@@ -127,7 +123,7 @@ class Column:
     vocab: list[str] | None = None  # str fields: code -> text
 
     def value(self, row: int) -> Any:
-        """The row's value as shown on a hit (datetime as ISO 8601 UTC), or None."""
+        """The row's value as shown on a hit (a datetime field as an aware UTC datetime), or None."""
         if not self.present[row]:
             return None
         raw = self.values[row]
@@ -137,7 +133,7 @@ class Column:
         if kind == "bool":
             return bool(raw)
         if kind == "datetime":
-            return from_epoch(int(raw))
+            return datetime.fromtimestamp(int(raw), timezone.utc)
         return float(raw) if kind == "float" else int(raw)
 
 
@@ -176,7 +172,7 @@ class MetadataTable:
         return cls(schema, columns, count)
 
     def row(self, row: int) -> dict[str, Any]:
-        """The fields row `row` has, by name (datetime as ISO 8601 UTC)."""
+        """The fields row `row` has, by name (datetime fields as aware UTC datetimes)."""
         values = {name: column.value(row) for name, column in self.columns.items()}
         return {name: value for name, value in values.items() if value is not None}
 

@@ -58,8 +58,8 @@ def builtin_fields(path: Path, root: Path, split: str | None) -> dict[str, Any]:
     try:
         folder = path.parent.relative_to(root).as_posix()
         row["folder"] = "" if folder == "." else folder  # "": directly in the source folder
-    except ValueError:
-        row["folder"] = path.parent.as_posix()
+    except ValueError:  # not below the root: no folder rather than an absolute path (hit paths may be hidden)
+        pass
     try:
         row["mtime"] = int(os.stat(path).st_mtime // 1)
     except OSError:

@@ -3,37 +3,24 @@ diversity and metadata on hits, on Flat, IVF and HNSW; and each option's bad val
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import COLORS, build_kb, open_engine, write_images
+from test_engine_support import COLORS, build_kb, build_metadata_index, open_engine
 
 from evdsearch.engine.search import SearchEngine
 from evdsearch.errors import InvalidInput, NotFound
-from evdsearch.indexer.build import IndexBuildConfig, build_index
 from evdsearch.indexer.filtered_search import FilteredSearchConfig
 from evdsearch.search_api import MAX_DEPTH, SearchRequest, WeightedText
 
 QUERY = "a red tomato next to a school bus"
 
 
-def _index(root: Path, clip_dir: Path, factory: str) -> Path:
-    source = write_images(root / "data")
-    sidecar = root / "meta.jsonl"
-    sidecar.write_text("".join(json.dumps({"path": f"images/{i:03d}.png", "color": c, "rank": i}) + "\n"
-                               for i, c in enumerate(COLORS)), encoding="utf-8")
-    out = root / "index"
-    build_index(IndexBuildConfig(source=source, out=out, model=str(clip_dir), factory=factory, device="cpu",
-                                 workers=1, progress=False, metadata=sidecar))
-    return out
-
-
 @pytest.fixture(scope="module", params=["Flat", "IVF2,Flat", "HNSW8"])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> SearchEngine:
     root = tmp_path_factory.mktemp("features")
-    with open_engine(_index(root, tiny_clip_dir, request.param), build_kb(root / "kb")) as opened:
+    with open_engine(build_metadata_index(root, tiny_clip_dir, request.param), build_kb(root / "kb")) as opened:
         yield opened
 
 
