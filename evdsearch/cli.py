@@ -31,7 +31,7 @@ from evdsearch.demo import cli as demo_cli
 from evdsearch.engine.cli import serve
 from evdsearch.errors import UserError
 from evdsearch.indexer import cli as index_cli
-from evdsearch.indexer import verify_cli
+from evdsearch.indexer import dedup_cli, verify_cli
 from evdsearch.training.clip import cli as clip_cli
 from evdsearch.training.descriptions import cli as descriptions_cli
 from evdsearch.training.evd import cli as evd_cli
@@ -51,6 +51,7 @@ VERBS: tuple[tuple[str, ModuleType], ...] = (
     ("kb export", kb_cli),
     ("kb calibrate", kb_cli),
     ("verify", verify_cli),
+    ("dedup", dedup_cli),
     ("serve", serve),
     ("search", search_cli),
     ("info", admin_cli),
