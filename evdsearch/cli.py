@@ -22,6 +22,7 @@ from evdsearch.benchmarks import (
     retrieval_cli,
     rewriters_cli,
     scale_out_cli,
+    search_features_cli,
     soak_cli,
 )
 from evdsearch.benchmarks import serve_cli as bench_serve_cli
@@ -64,6 +65,7 @@ VERBS: tuple[tuple[str, ModuleType], ...] = (
     ("bench scale-out", scale_out_cli),
     ("bench indexing", indexing_cli),
     ("bench classify", classify_cli),
+    ("bench search-features", search_features_cli),
     ("bench rewriters", rewriters_cli),
     ("bench rewrite-latency", rewriters_cli),
     ("demo", demo_cli),
