@@ -21,6 +21,10 @@ def register(tree: Any) -> None:
     p.add_argument("--queries", type=int, default=200, help="filters: queries (default 200)")
     p.add_argument("--factories", default="Flat;IVF256,Flat;HNSW32", help="filters: ';'-separated index types")
     p.add_argument("--seconds", type=float, default=1.5, help="filters: single-query timing budget per cell")
+    p.add_argument("--nprobe", type=int, default=64, help="filters: IVF lists probed unfiltered (default 64)")
+    p.add_argument("--ef-search", type=int, default=128, help="filters: HNSW efSearch unfiltered (default 128)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="FAISS / torch threads (default 1: one request on one thread, as a busy server runs it)")
     p.add_argument("--milvus-rows", type=int, default=20_000, help="filters: rows compared in Milvus Lite (0: skip)")
     p.add_argument("--world", type=Path, help="world: shapes world folder (dataset_shapes.json)")
     p.add_argument("--clip", type=Path, help="world: its CLIP checkpoint folder")
@@ -37,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.part in ("world", "all") and (args.world is None or args.clip is None):
         raise InvalidInput("the world part needs --world DIR and --clip CKPT (or --part filters)")
+    from evdsearch.engine.threads import apply_thread_budget
+
+    apply_thread_budget(args.threads)
     result: dict[str, Any] = {"machine": machine()}
     if args.part in ("filters", "all"):
         from dataclasses import asdict
@@ -45,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
         cfg = FilterBenchConfig(n=args.n, dim=args.dim, queries=args.queries, seconds=args.seconds,
                                 factories=tuple(f for f in args.factories.split(";") if f),
-                                milvus_rows=args.milvus_rows, seed=args.seed, workdir=str(args.out / "milvus"))
+                                milvus_rows=args.milvus_rows, seed=args.seed, workdir=str(args.out / "milvus"),
+                                nprobe=args.nprobe, ef_search=args.ef_search)
         result["filters"] = asdict(measure(cfg))
     if args.part in ("world", "all"):
         from evdsearch.benchmarks.search_world import WorldBenchConfig
@@ -67,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
 def _argv(args: argparse.Namespace) -> list[str]:
     out = [f"--part {args.part}"]
     if args.part != "world":
-        out += [f"--n {args.n}", f"--queries {args.queries}", f"--factories '{args.factories}'"]
+        out += [f"--n {args.n}", f"--queries {args.queries}", f"--factories '{args.factories}'",
+                f"--nprobe {args.nprobe}", f"--ef-search {args.ef_search}", f"--threads {args.threads}"]
     if args.part != "filters":
         out += [f"--world {args.world}", f"--clip {args.clip}"] + ([f"--kb {args.kb}"] if args.kb else [])
     return out + [f"--out {args.out}"]

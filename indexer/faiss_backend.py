@@ -236,3 +236,9 @@ def search_params(index: Any, rows: np.ndarray | None = None, nprobe: int | None
 def search_with(index: Any, vectors: np.ndarray, k: int, params: Any) -> tuple[np.ndarray, np.ndarray]:
     """index.search with SearchParameters (filters, per-call nprobe / efSearch)."""
     return index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
+
+
+def brute_force(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k inner products of `queries` over `base` rows (positions), without building an index."""
+    faiss = _faiss()
+    return faiss.knn(queries, base, k, metric=faiss.METRIC_INNER_PRODUCT)
