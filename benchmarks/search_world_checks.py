@@ -66,11 +66,13 @@ def check_threshold(engine: Any, prepared: dict[str, Any], k: int) -> dict[str, 
               for c, s in prepared["held_out"]}
     threshold = max(absent.values()) + 1e-4
     present = sorted({(o["color"], o["shape"]) for obj in objects for o in obj})
-    pairs, met = [], 0
+    pairs, met, retrieved = [], 0, 0
     for color, shape in present:
         rows = [r for r in range(store.count) if _has(objects[r], color, shape)]
         if len(rows) > k:
             continue
+        top = {h.id for h in engine.search(SearchRequest(text=f"a {color} {shape}", k=k)).hits}
+        retrieved += set(rows) <= top  # without a threshold: is retrieval itself able to?
         hits = engine.search(SearchRequest(text=f"a {color} {shape}", k=k, min_score=threshold)).hits
         found = {h.id for h in hits}
         ok = set(rows) <= found
@@ -79,7 +81,8 @@ def check_threshold(engine: Any, prepared: dict[str, Any], k: int) -> dict[str, 
                       "returned": len(hits)})
     empty = all(not engine.search(SearchRequest(text=q, k=k, min_score=threshold)).hits for q in absent)
     return {"threshold": threshold, "absent_best": absent, "absent_answer_empty": empty,
-            "present_pairs": len(pairs), "present_pairs_all_found": met, "pairs": pairs}
+            "present_pairs": len(pairs), "present_pairs_all_found": met, "present_pairs_in_top_k": retrieved,
+            "pairs": pairs}
 
 
 def check_terms(engine: Any, objects: dict[str, list[dict[str, Any]]], k: int = 20) -> dict[str, Any]:
