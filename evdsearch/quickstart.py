@@ -15,6 +15,8 @@ from pathlib import Path
 from evdsearch.errors import UserError
 from evdsearch.versioned import current_version
 
+LLM_DESCRIPTIONS = "qwen2.5-1.5b.jsonl"  # made by docs/knowledge-base.md's commands; provenance on every line
+
 
 @dataclass
 class QuickstartLayout:
@@ -37,6 +39,11 @@ class QuickstartLayout:
     @property
     def index(self) -> Path:
         return self.workdir / "index"
+
+    @property
+    def kb_source(self) -> Path:
+        """Names the JSONL the KB was imported from (llm | encyclopedia); another source rebuilds the KB."""
+        return self.workdir / "kb.source"
 
     @property
     def calibrated(self) -> Path:
@@ -62,9 +69,38 @@ def _can_export_onnx() -> bool:
     return all(find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout) -> int:
+def shipped_descriptions() -> Path:
+    """The shapes world's entities described by an LLM (`evd generate` + `evd select`), shipped with the
+    package with their provenance: what a user would build for their own images, not the world's oracle."""
+    from importlib.resources import files
+
+    return Path(str(files("evdsearch.training.shapes_world") / "evds" / LLM_DESCRIPTIONS))
+
+
+def kb_source_file(layout: QuickstartLayout, source: str) -> Path:
+    """The JSONL the quickstart imports: the shipped LLM descriptions, or the world's own encyclopedia."""
+    return layout.world / "encyclopedia.jsonl" if source == "encyclopedia" else shipped_descriptions()
+
+
+def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout, source: str) -> int:
+    import shutil
+
+    from evdsearch.atomic import write_text_atomic
+
     layout.calibrated.unlink(missing_ok=True)  # a new KB holds no weights yet
-    return cli(["kb", "import", str(layout.world / "encyclopedia.jsonl"), "--kb", str(layout.kb)])
+    shutil.rmtree(layout.kb, ignore_errors=True)  # the quickstart's own KB, from another source: rebuilt whole
+    code = cli(["kb", "import", str(kb_source_file(layout, source)), "--kb", str(layout.kb)])
+    if not code:
+        write_text_atomic(layout.kb_source, source + "\n")
+    return code
+
+
+def _kb_imported(layout: QuickstartLayout, source: str) -> bool:
+    """The KB is there and came from `source` (a KB of an older quickstart, with no record, is the encyclopedia)."""
+    if not (current_version(layout.kb) / "data.mdb").is_file():
+        return False
+    recorded = layout.kb_source.read_text(encoding="utf-8").strip() if layout.kb_source.is_file() else "encyclopedia"
+    return recorded == source
 
 
 def _calibrate(cli: Callable[[list[str]], int], layout: QuickstartLayout) -> int:
@@ -99,8 +135,10 @@ def run_quickstart(args: argparse.Namespace) -> int:
                lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
-    _stage("import the encyclopedia into the knowledge base", (current_version(layout.kb) / "data.mdb").is_file(),
-           lambda: _import_kb(cli, layout))
+    what = "the world's encyclopedia (the test oracle)" if args.kb_source == "encyclopedia" else \
+        f"the LLM-written descriptions ({LLM_DESCRIPTIONS})"
+    _stage(f"import {what} into the knowledge base", _kb_imported(layout, args.kb_source),
+           lambda: _import_kb(cli, layout, args.kb_source))
     _stage("calibrate per-entity fusion weights (adaptive fusion)", layout.calibrated.is_file(),
            lambda: _calibrate(cli, layout))
     _stage("index the test images", (current_version(layout.index) / "manifest.json").is_file(),
@@ -133,6 +171,9 @@ def register(tree) -> None:
     parser.add_argument("--steps", type=int, default=0, help="CLIP training steps (0: the trainer's default)")
     parser.add_argument("--small", action="store_true", help="a smaller world, for a fast try-out")
     parser.add_argument("--rewriter", default="template", help="none | template | a trained rewriter folder")
+    parser.add_argument("--kb-source", choices=("llm", "encyclopedia"), default="llm",
+                        help="llm (default): the shipped LLM-written descriptions of the world's entities; "
+                             "encyclopedia: the world generator's own text (an oracle no user has)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=50051, help="gRPC port")
     parser.add_argument("--no-serve", action="store_true", help="build everything, then exit without serving")

@@ -6,7 +6,8 @@
 # Usage: scripts/kb_sources_world.sh ROOT SEED SOURCE=FILE [SOURCE=FILE ...]
 #   e.g. scripts/kb_sources_world.sh worlds/s7311 7311 encyclopedia=worlds/s7311/world/encyclopedia.jsonl \
 #        qwen=training/shapes_world/evds/qwen2.5-1.5b.jsonl smollm2=docs/results/evd/smollm2_evds.jsonl
-# PARALLEL (default 1) builds that many sources at once, one core each.
+# PARALLEL (default 1) builds that many sources at once, one core each; STAGES (default all) is passed to
+# adaptive_fusion_world.sh (template: only the template-calibrated KB that bench quality --rewriter template reads).
 set -euo pipefail
 R=${1:?usage: $0 ROOT SEED SOURCE=FILE ...}; SEED=${2:?seed}; shift 2
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +22,7 @@ build() {  # one source's root
   mkdir -p "$S/fusion"
   ln -sfn ../world "$S/world"; ln -sfn ../clip "$S/clip"; ln -sfn ../../cache "$S/fusion/cache"  # image embeddings
   [ -d "$S/kb" ] || "$E" kb import "$file" --kb "$S/kb"
-  EVDSEARCH="$E" "$HERE/adaptive_fusion_world.sh" "$S" > "$S/fusion.log" 2>&1
+  EVDSEARCH="$E" "$HERE/adaptive_fusion_world.sh" "$S" "${STAGES:-all}" > "$S/fusion.log" 2>&1
   echo "$name: $S ($(date +%H:%M))"
 }
 [ -n "${1:-}" ] || exit 0

@@ -25,7 +25,7 @@ class AgreementConfig:
     """How descriptions are chosen."""
 
     keep: int = 4  # most descriptions kept per entity, best agreement first
-    min_votes: int = 2  # a value needs this many answers naming it to win its category
+    min_votes: int = 3  # a value needs this many answers naming it to be agreed
     fallback: bool = True  # an entity with no agreeing description keeps its single most-voted one
 
 
@@ -80,7 +80,21 @@ def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig |
             chosen = [max(raw, key=lambda item: (item[0], -len(str(item[1]["description"]))))] if raw else []
             chosen = [(n, record) for n, record in chosen if n > 0]
         chosen.sort(key=lambda item: (-item[0], len(str(item[1]["description"]))))
+        chosen = _spread_over_categories(chosen, {id(r): set(f) & set(agreed) for f, r in zip(named, unique,
+                                                                                            strict=True)})
         top = max((a for a, _ in chosen), default=1) or 1
         kept += [{**record, "agreement": agree, "score": round(agree / top, 4)}
                  for agree, record in chosen[: config.keep]]
     return kept
+
+
+def _spread_over_categories(chosen: list[tuple[int, dict]], categories: dict[int, set[str]]
+                            ) -> list[tuple[int, dict]]:
+    """Best first, but each description that names an agreed category none before it named is moved up:
+    a colour and a shape outrank three ways of saying the colour."""
+    first, rest, covered = [], [], set()
+    for item in chosen:
+        named = categories.get(id(item[1]), set())
+        (first if named - covered else rest).append(item)
+        covered |= named
+    return first + rest

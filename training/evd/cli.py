@@ -43,10 +43,11 @@ def register(tree: CommandTree) -> None:
                           "gives every raw answer a vote")
     sel.add_argument("--out", type=Path, required=True, help="JSONL of the kept descriptions, for `kb import`")
     sel.add_argument("--keep", type=int, default=4, help="most descriptions kept per entity (default 4)")
-    sel.add_argument("--min-votes", type=int, default=2,
+    sel.add_argument("--min-votes", type=int, default=3,
                      help="answers that must name a colour / shape / size / pattern for it to count as agreed "
-                          "(default 2)")
-    sel.add_argument("--prompts", nargs="+", help="use only the answers to these prompt names")
+                          "(default 3)")
+    sel.add_argument("--prompts", nargs="+", help="keep only descriptions from these prompt names (the answers to "
+                                                  "every prompt still vote)")
     sel.set_defaults(run=run_select)
 
     lab = tree.add("evd", "label", "label EVDs against the shapes world: visual-correct / wrong / non-visual")
@@ -115,7 +116,6 @@ def run_select(args: argparse.Namespace) -> int:
     calls = [c for c in _read_evds(log) if c.get("stage") == "describe"] if log.is_file() else None
     if args.prompts:
         records = [r for r in records if r.get("prompt") in set(args.prompts)]
-        calls = calls and [c for c in calls if c.get("prompt") in set(args.prompts)]
     answers: dict[str, list[str]] | None = None
     if calls:  # every answer votes, repeats included (the JSONL holds each description once)
         answers = {}
