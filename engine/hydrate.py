@@ -17,11 +17,12 @@ def make_hit(item: Any, row: int, score: float, original: float, rewritten: floa
 
 
 def hydrate_hits(store: Any, scores: np.ndarray, ids: np.ndarray, k: int, q: np.ndarray,
-                 q_rewritten: np.ndarray) -> list[Hit]:
+                 q_rewritten: np.ndarray, with_metadata: bool = False) -> list[Hit]:
     """The first k real hits (FAISS pads missing ones with id -1), in index order.
 
     `score` is the index's own score (what ranked the hit); original / rewritten scores are exact
     inner products with the stored embeddings, so they stay exact even on approximate indexes.
+    `with_metadata`: fill each hit's metadata fields from the index's metadata columns.
     """
     keep = [i for i in range(len(ids)) if ids[i] >= 0][:k]
     if not keep:
@@ -29,5 +30,9 @@ def hydrate_hits(store: Any, scores: np.ndarray, ids: np.ndarray, k: int, q: np.
     rows = np.asarray(ids)[keep].astype(np.int64)
     vectors = np.asarray(store.embeddings[rows], dtype=np.float32)  # k rows read from the memmap
     original, rewritten = vectors @ q, vectors @ q_rewritten
-    return [make_hit(store.item(int(row)), int(row), float(scores[i]), float(original[j]), float(rewritten[j]))
+    hits = [make_hit(store.item(int(row)), int(row), float(scores[i]), float(original[j]), float(rewritten[j]))
             for j, (i, row) in enumerate(zip(keep, rows.tolist(), strict=True))]
+    if with_metadata:
+        for hit in hits:
+            hit.metadata = store.metadata.row(hit.id)
+    return hits

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,15 +13,20 @@ from evdsearch.engine.alpha import AlphaPolicy
 from evdsearch.engine.api import DeadlineExceeded, EngineConfig
 from evdsearch.engine.embedding_cache import CachedTextEncoder
 from evdsearch.engine.encoding import encode_queries
+from evdsearch.engine.explain import explain
 from evdsearch.engine.fusion import fuse_queries
 from evdsearch.engine.hydrate import hydrate_hits
+from evdsearch.engine.ranking import page_of, search_pages
 from evdsearch.engine.rewriting import QueryRewriter
+from evdsearch.engine.terms import combine, expand
 from evdsearch.engine.validation import Query, check_alpha, check_batch, check_text
-from evdsearch.search_api import EngineInfo, Explanation, RewriteResult, SearchRequest, SearchResponse
+from evdsearch.errors import InvalidInput, NotFound
+from evdsearch.search_api import EngineInfo, RewriteResult, SearchRequest, SearchResponse
 
 if TYPE_CHECKING:
     from evdsearch.clip_models import LoadedClip
     from evdsearch.indexer.kb import KnowledgeBase
+    from evdsearch.indexer.selection import Selection
     from evdsearch.indexer.store import IndexStore
 
 
@@ -95,7 +101,7 @@ class SearchEngine:
         return self.search_batch([req], deadline=deadline)[0]
 
     def search_batch(self, reqs: Sequence[SearchRequest], deadline: float | None = None) -> list[SearchResponse]:
-        """Many requests with one rewriter batch, one encode per modality and one index search.
+        """Many requests with one rewriter batch, one encode per modality and one index search per filter.
 
         Stage timings in explanations are those of the whole batch.
         """
@@ -104,23 +110,50 @@ class SearchEngine:
             return []
         watch = _Stopwatch()
         check_deadline(deadline)
-        rewrites = self._rewrite_stage(queries)
-        alphas = [self.alpha_policy.resolve(query.alpha, list(rewrite.descriptions) if rewrite else ())
-                  for query, rewrite in zip(queries, rewrites, strict=True)]
+        selections = self._selections(queries)
+        queries = [self._with_like_vector(query) for query in queries]
+        units, parts = expand(queries)
+        rewrites = self._rewrite_stage(units)
+        alphas = [self.alpha_policy.resolve(unit.alpha, list(rewrite.descriptions) if rewrite else ())
+                  for unit, rewrite in zip(units, rewrites, strict=True)]
         watch.lap("rewrite")
         check_deadline(deadline)
-        q, q_rewritten = encode_queries(self.encoder, queries, rewrites)
+        q_units, q_rewritten_units = encode_queries(self.encoder, units, rewrites)
+        q, q_rewritten = combine(parts, q_units), combine(parts, q_rewritten_units)
+        vectors = combine(parts, self._search_vectors(units, alphas, q_units, q_rewritten_units))
         watch.lap("encode")
         check_deadline(deadline)
-        scores, ids = self.store.search(self._search_vectors(queries, alphas, q, q_rewritten),
-                                        max(x.k for x in queries))
+        pages = search_pages(self.store, vectors, queries, selections)
         watch.lap("search")
         check_deadline(deadline)
-        hits = [hydrate_hits(self.store, scores[i], ids[i], query.k, q[i], q_rewritten[i])
-                for i, query in enumerate(queries)]
+        hits = []
+        for i, query in enumerate(queries):
+            scores, ids = page_of(*pages[i][:2], query.options, query.k, self.store, query.like_id)
+            hits.append(hydrate_hits(self.store, scores, ids, query.k, q[i], q_rewritten[i],
+                                     query.options.with_metadata))
         watch.lap("hydrate")
-        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms, alphas[i])
-                               if query.explain else None) for i, query in enumerate(queries)]
+        return [SearchResponse(hits=hits[i], explanation=explain(
+            [(units[u], rewrites[u], alphas[u], w) for u, w in parts[i]], query, watch.timings_ms,
+            selections[i], pages[i][2]) if query.explain else None) for i, query in enumerate(queries)]
+
+    def _selections(self, queries: list[Query]) -> list[Selection | None]:
+        """Each query's filter bound to this index's schema (an error names the request in a batch)."""
+        out = []
+        for position, query in enumerate(queries):
+            try:
+                out.append(None if query.options.filter is None else self.store.select(query.options.filter))
+            except InvalidInput as err:
+                raise InvalidInput(f"request {position}: {err}" if len(queries) > 1 else str(err)) from None
+        return out
+
+    def _with_like_vector(self, query: Query) -> Query:
+        """A "more like this" query with its image's stored embedding as the query vector."""
+        if query.like_id is None:
+            return query
+        row = query.like_id
+        if row >= self.store.count or not self.store.selector.live[row]:
+            raise NotFound(f"no image {row} in this index (ids are 0..{self.store.count - 1}, deleted ones excluded)")
+        return replace(query, vector=np.asarray(self.store.embeddings[row], dtype=np.float32))
 
     def cached_text_query(self, req: SearchRequest) -> bool:
         """True when a text request's rewrite and vectors are all cached: it costs microseconds, so the
@@ -153,14 +186,6 @@ class SearchEngine:
         pick = {"original": q, "rewritten": q_rewritten, "fused": fused}
         return np.stack([pick[query.mode][i] for i, query in enumerate(queries)]).astype(np.float32)
 
-    @staticmethod
-    def _explain(rewrite: RewriteResult | None, timings_ms: dict[str, float], alpha: float) -> Explanation:
-        if rewrite is None:  # image / embedding query: nothing to rewrite
-            return Explanation(entities=[], descriptions={}, rewritten_query="", timings_ms=dict(timings_ms))
-        return Explanation(entities=list(rewrite.mentions), descriptions=dict(rewrite.descriptions),
-                           rewritten_query=rewrite.rewritten, timings_ms=dict(timings_ms), alpha=alpha,
-                           rewrite_variants=list(rewrite.variants))
-
     def rewrite(self, text: str) -> RewriteResult:
         """What a text query becomes; raises InvalidInput for an empty or too long one."""
         return self.rewriter.rewrite(check_text(text))
@@ -186,5 +211,6 @@ class SearchEngine:
             rewriter=self.rewriter_name, default_alpha=self.config.alpha, device=self.clip.device,
             version=__version__, text_cache_hits=cache.hits, text_cache_misses=cache.misses,
             text_cache_size=cache.size, text_cache_capacity=cache.capacity,
+            metadata_fields=self.store.metadata.schema.describe(),
         )
 

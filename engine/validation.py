@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from evdsearch.engine.api import DECODE_SIDE
+from evdsearch.engine.query_options import SearchOptions, check_like_id, check_options, check_terms
 from evdsearch.errors import InvalidInput, ResourceExhausted
 from evdsearch.search_api import (
     MAX_BATCH,
@@ -33,6 +34,9 @@ class Query:
     mode: str
     alpha: float | None  # the request's own weight of the rewritten query; None: the engine's AlphaPolicy decides
     explain: bool
+    terms: list[tuple[str, float]] | None = None  # a weighted query: (text, non-zero weight) pairs, text None
+    like_id: int | None = None  # "more like this": the index id whose embedding becomes `vector` at search time
+    options: SearchOptions = field(default_factory=SearchOptions)  # filter, thresholds, page, diversity
 
 
 def check_text(text: Any) -> str:
@@ -139,7 +143,7 @@ def _given(name: str, value: Any) -> bool:
     """Whether a request field was set; an empty text counts (it is then refused as empty)."""
     if value is None:
         return False
-    if name == "text":
+    if name in ("text", "like_id"):
         return True
     if name == "embedding":
         return bool(np.size(value))
@@ -148,19 +152,23 @@ def _given(name: str, value: Any) -> bool:
 
 def check_request(req: SearchRequest, dim: int) -> Query:
     """Validate one request, cheapest checks first, decoding the image last."""
-    fields = {"text": req.text, "image": req.image_bytes, "embedding": req.embedding}
+    fields = {"text": req.text, "terms": getattr(req, "terms", None), "image": req.image_bytes,
+              "embedding": req.embedding, "like_id": getattr(req, "like_id", None)}
     given = [name for name, value in fields.items() if _given(name, value)]
     if len(given) != 1:
         what = " and ".join(given) if given else "none"
-        raise InvalidInput(f"give exactly one of text, image or embedding per request (got {what})")
+        raise InvalidInput(f"give exactly one of text, terms, image, embedding or like_id per request (got {what})")
     alpha = None if req.alpha is None else check_alpha(req.alpha)
     k, mode = check_k(req.k), check_mode(req.mode)
+    options = check_options(req, k)
     kind = given[0]
     return Query(
         text=check_text(req.text) if kind == "text" else None,
         image=decode_image(req.image_bytes) if kind == "image" else None,
         vector=check_embedding(req.embedding, dim) if kind == "embedding" else None,
         k=k, mode=mode, alpha=alpha, explain=bool(req.explain),
+        terms=check_terms(req.terms, check_text) if kind == "terms" else None,
+        like_id=check_like_id(req.like_id) if kind == "like_id" else None, options=options,
     )
 
 

@@ -23,6 +23,7 @@ from evdsearch.benchmarks import (
     retrieval_cli,
     rewriters_cli,
     scale_out_cli,
+    search_features_cli,
     soak_cli,
 )
 from evdsearch.benchmarks import serve_cli as bench_serve_cli
@@ -32,7 +33,7 @@ from evdsearch.demo import cli as demo_cli
 from evdsearch.engine.cli import serve
 from evdsearch.errors import UserError
 from evdsearch.indexer import cli as index_cli
-from evdsearch.indexer import verify_cli
+from evdsearch.indexer import dedup_cli, verify_cli
 from evdsearch.training.clip import cli as clip_cli
 from evdsearch.training.descriptions import cli as descriptions_cli
 from evdsearch.training.evd import cli as evd_cli
@@ -52,6 +53,7 @@ VERBS: tuple[tuple[str, ModuleType], ...] = (
     ("kb export", kb_cli),
     ("kb calibrate", kb_cli),
     ("verify", verify_cli),
+    ("dedup", dedup_cli),
     ("serve", serve),
     ("search", search_cli),
     ("info", admin_cli),
@@ -65,6 +67,7 @@ VERBS: tuple[tuple[str, ModuleType], ...] = (
     ("bench scale-out", scale_out_cli),
     ("bench indexing", indexing_cli),
     ("bench classify", classify_cli),
+    ("bench search-features", search_features_cli),
     ("bench rewriters", rewriters_cli),
     ("bench rewrite-latency", rewriters_cli),
     ("demo", demo_cli),

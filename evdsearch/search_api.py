@@ -18,6 +18,10 @@ MAX_BATCH = 256  # most requests in one search_batch call
 MAX_IMAGE_PIXELS = 25_000_000  # larger query images are refused before decoding (a 16 MiB PNG can hold gigapixels)
 MAX_BATCH_PIXELS = 50_000_000  # all images of one batch together; more answers RESOURCE_EXHAUSTED
 DEFAULT_ALPHA = 0.5  # weight of the rewritten query when neither the request, a fixed nor a calibrated one decides
+MAX_DEPTH = 5000  # offset + k: the deepest hit a request may reach (pages beyond it are refused)
+MMR_POOL = 256  # hits re-ranked for diversity; with diversity > 0, offset + k may reach at most this
+MAX_TERMS = 16  # texts in one weighted query
+MAX_TERM_WEIGHT = 100.0  # largest |weight| of a term
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,16 @@ class Description:
 
 
 @dataclass
+class WeightedText:
+    """One text of a weighted query: its scores count `weight` times (negative: pushed away)."""
+
+    text: str  # a text query, at most MAX_QUERY_CHARS characters; rewritten on its own
+    weight: float  # in [-MAX_TERM_WEIGHT, MAX_TERM_WEIGHT]; 0 drops the term
+
+
+@dataclass
 class SearchRequest:
-    """One query: exactly one of text, image_bytes, embedding."""
+    """One query: exactly one of text, terms, image_bytes, embedding, like_id."""
 
     text: str | None = None  # a text query, at most MAX_QUERY_CHARS characters
     image_bytes: bytes | None = None  # an encoded image (PNG, JPEG, ...)
@@ -42,6 +54,14 @@ class SearchRequest:
     mode: str = "fused"  # fused: (1-alpha)*s(q) + alpha*s(q'); original: s(q); rewritten: s(q')
     alpha: float | None = None  # weight of the rewritten query in [0, 1]; None: the engine decides (engine.alpha)
     explain: bool = False  # fill SearchResponse.explanation
+    terms: list[WeightedText] | None = None  # several weighted texts instead of `text` (docs/search.md)
+    filter: str | None = None  # metadata filter expression (evdsearch.filter_expr); None: every image
+    min_score: float | None = None  # keep hits whose ranking score is at least this
+    min_relative: float | None = None  # keep hits scoring at least this fraction of the best hit, in [0, 1]
+    offset: int = 0  # hits to skip (pages: offset 0, k, 2k, ...); offset + k <= MAX_DEPTH
+    diversity: float = 0.0  # MMR trade-off in [0, 1]: 0 plain top-k, 1 only novelty
+    like_id: int | None = None  # "more like this": the index id of an image to search with (itself excluded)
+    with_metadata: bool = False  # fill Hit.metadata
 
 
 @dataclass
@@ -54,6 +74,18 @@ class Hit:
     original_score: float  # exact s(q)
     rewritten_score: float  # exact s(q'); equals original_score when nothing was rewritten or q' was not needed
     captions: list[str] = field(default_factory=list)  # captions stored with the image
+    metadata: dict[str, Any] = field(default_factory=dict)  # the image's metadata fields (when asked for)
+
+
+@dataclass
+class TermExplanation:
+    """What one text of a weighted query became."""
+
+    text: str  # the term as given (stripped)
+    weight: float  # its weight
+    rewritten_query: str  # its rewrite ("" when it was not rewritten)
+    alpha: float | None = None  # the weight of its rewritten query in fused mode
+    entities: list[str] = field(default_factory=list)  # knowledge-base entities found in it
 
 
 @dataclass
@@ -88,6 +120,10 @@ class Explanation:
     timings_ms: dict[str, float]  # per stage: rewrite, encode, search, hydrate
     alpha: float | None = None  # weight of the rewritten query this query was fused with (None: not a text query)
     rewrite_variants: list[str] = field(default_factory=list)  # rewrites averaged with rewritten_query (ensemble)
+    terms: list[TermExplanation] = field(default_factory=list)  # per text of a weighted query
+    filter: str = ""  # the filter as the engine read it (canonical form), "" without one
+    filter_matches: int | None = None  # images the filter keeps (None: no filter)
+    search_plan: str = ""  # how the index was searched (index | selector ... | exact over N rows | milvus ...)
 
 
 @dataclass
@@ -120,3 +156,5 @@ class EngineInfo:
     text_cache_misses: int = 0  # query texts that ran the text encoder
     text_cache_size: int = 0  # embeddings the cache holds now
     text_cache_capacity: int = 0  # most embeddings it holds (0: off)
+    metadata_fields: list[str] = field(default_factory=list)  # "name:type" of the fields filters may use
+    max_depth: int = MAX_DEPTH  # deepest offset + k a request may ask for

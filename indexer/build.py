@@ -24,6 +24,8 @@ from evdsearch.indexer.manifest import (
     now_utc,
     write_manifest,
 )
+from evdsearch.indexer.metadata import write_table
+from evdsearch.indexer.metadata_sources import read_sidecar, sidecar_by_path, source_metadata, user_schema
 from evdsearch.indexer.shard_index import build_faiss, write_rows
 from evdsearch.indexer.shards import done_shards, job_key, open_staging, plan_shards
 from evdsearch.indexer.sources import collect_images
@@ -56,6 +58,7 @@ class IndexBuildConfig:
     milvus_uri: str | None = None  # milvus: Milvus Lite file (*.db) or server address
     collection: str | None = None  # milvus: collection name (None: the default, "evdsearch")
     milvus_index: str = "FLAT"  # milvus: FLAT (exact) | IVF_FLAT | HNSW
+    metadata: Path | None = None  # sidecar JSONL / CSV of per-image fields keyed by `path` (indexer.metadata_sources)
 
 
 @dataclass
@@ -68,6 +71,8 @@ class BuildReport:
     skipped: list[dict[str, str]] = field(default_factory=list)  # [{path, reason}]
     seconds: float = 0.0  # wall time of embedding + indexing + writing
     manifest: Manifest | None = None
+    metadata_fields: list[str] = field(default_factory=list)  # "name:type" of the metadata schema
+    metadata_unmatched: int = 0  # sidecar rows naming no indexed image
 
 
 def _check_out_dir(out: Path, force: bool) -> None:
@@ -121,6 +126,8 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
         raise InvalidInput(f"--batch-size must be at least 1, got {cfg.batch_size}")
     source = collect_images(cfg.source, cfg.split, cfg.images_root)
     _check_out_dir(out, cfg.force)
+    if cfg.metadata is not None:  # a bad sidecar fails before the slow part
+        user_schema(list(sidecar_by_path(read_sidecar(cfg.metadata), source.root).values()))
     specs = plan_shards(source.records, cfg.shard_size)
     clip = clip or load_clip(cfg.model, cfg.pretrained, cfg.device)
     target = _milvus_target(cfg)
@@ -147,6 +154,9 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
             first = rows.skipped[0] if rows.skipped else {"path": "?", "reason": "?"}
             raise InvalidInput(f"none of the {len(source.records)} images could be read "
                                f"(first: {first['path']}: {first['reason']})")
+        schema, meta_rows, unmatched = source_metadata([source.records[p] for p in rows.positions], source.root,
+                                                       cfg.metadata)
+        write_table(tmp, schema, meta_rows)  # before Milvus is filled: it copies the fields
         if target is None:
             build_faiss(tmp, cfg.factory, cfg.device)
         else:
@@ -162,4 +172,5 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
         )
         write_manifest(tmp, manifest)  # written last: a folder with a manifest is a complete index
     shutil.rmtree(staging, ignore_errors=True)
-    return BuildReport(out, rows.count, len(source.records), rows.skipped, time.perf_counter() - start, manifest)
+    return BuildReport(out, rows.count, len(source.records), rows.skipped, time.perf_counter() - start, manifest,
+                       schema.describe(), unmatched)

@@ -29,6 +29,7 @@ def run_index(args: argparse.Namespace) -> int:
         ray_address=args.ray_address, ray_workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         shard_size=args.shard_size, resume=args.resume, backend=args.backend, milvus_uri=args.milvus_uri,
         collection=args.collection, milvus_index=args.milvus_index,
+        metadata=Path(args.metadata) if args.metadata else None,
     )
     report = build_index(cfg)
     rate = report.candidates / report.seconds if report.seconds else 0.0
@@ -40,6 +41,9 @@ def run_index(args: argparse.Namespace) -> int:
             print(f"  {entry['path']}: {entry['reason']}")
         if len(report.skipped) > SHOW_SKIPPED:
             print(f"  ... and {len(report.skipped) - SHOW_SKIPPED} more")
+    print(f"metadata fields: {', '.join(report.metadata_fields)}")
+    if report.metadata_unmatched:
+        print(f"warning: {report.metadata_unmatched} rows of {args.metadata} name no indexed image")
     return 0
 
 
@@ -52,10 +56,12 @@ def run_update(args: argparse.Namespace) -> int:
         if not args.extra:
             raise InvalidInput("index add needs a SOURCE: evdsearch index add IMAGES --out DIR")
         report = add_images(Path(args.out), args.extra, args.split, args.images_root, args.device, args.batch_size,
-                            args.workers, not args.no_progress, milvus_uri=args.milvus_uri)
+                            args.workers, not args.no_progress, milvus_uri=args.milvus_uri, metadata=args.metadata)
         print(f"added {report.added} images to {report.out} ({report.unchanged} already indexed, "
               f"{report.deleted} replaced, {len(report.skipped)} unreadable); {report.live} searchable "
               f"in {report.seconds:.1f}s")
+        if report.metadata_unmatched:
+            print(f"warning: {report.metadata_unmatched} rows of {args.metadata} name no added image")
         return 0
     if args.extra:
         raise InvalidInput(f"index delete takes no SOURCE (got {args.extra!r}); use --ids or --uris")
@@ -102,6 +108,10 @@ def register(tree) -> None:
     parser.add_argument("--collection", help="with --backend milvus: collection name (default evdsearch)")
     parser.add_argument("--milvus-index", default="FLAT", choices=("FLAT", "IVF_FLAT", "HNSW"),
                         help="with --backend milvus: index type, metric IP (default FLAT: exact)")
+    parser.add_argument("--metadata", metavar="FILE",
+                        help="per-image fields (filterable, shown on hits): JSONL objects or a CSV with a header, "
+                             "keyed by a `path` column (absolute, or relative to the image folder / Karpathy "
+                             "images root); build and `add`")
     parser.add_argument("--ids", type=int, nargs="+", help="with `delete`: item ids to delete")
     parser.add_argument("--uris", nargs="+", help="with `delete`: item URIs (paths) to delete")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

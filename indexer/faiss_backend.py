@@ -194,3 +194,60 @@ def search_lock(index: Any) -> Any:
 def for_search(index: Any, device: str = "auto") -> Any:
     """The index to query: a GPU copy when faiss-gpu can serve this type, else the (mmapped) CPU index."""
     return _to_gpu(index) if use_gpu(device) else index
+
+
+def _unwrapped(index: Any) -> Any:
+    """The index inside IDMap wrappers (index add / delete rebuild Flat and HNSW under an IndexIDMap2)."""
+    faiss = _faiss()
+    inner = faiss.downcast_index(index)
+    while isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        inner = faiss.downcast_index(inner.index)
+    return inner
+
+
+def index_kind(index: Any) -> str:
+    """ivf | hnsw | flat | other: which search parameters and paging an index takes."""
+    faiss = _faiss()
+    if faiss.try_extract_index_ivf(index) is not None:
+        return "ivf"
+    inner = _unwrapped(index)
+    if hasattr(inner, "hnsw"):
+        return "hnsw"
+    return "flat" if isinstance(inner, faiss.IndexFlat) else "other"
+
+
+def search_params(index: Any, rows: np.ndarray | None = None, nprobe: int | None = None,
+                  ef_search: int | None = None) -> tuple[Any, list[Any]]:
+    """faiss SearchParameters for one search: an ID selector over `rows` (a bool mask indexed by id; None: every
+    row) and, for IVF / HNSW, the lists probed / candidate list size. Returns (params, objects to keep alive
+    while the search runs: the selector reads the bitmap by pointer)."""
+    faiss = _faiss()
+    keep: list[Any] = []
+    selector = None
+    if rows is not None:
+        bitmap = np.packbits(np.asarray(rows, dtype=bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        keep += [bitmap, selector]
+    kind = index_kind(index)
+    if kind == "ivf":
+        ivf = faiss.try_extract_index_ivf(index)
+        params = faiss.SearchParametersIVF(nprobe=max(1, min(int(nprobe or ivf.nprobe), ivf.nlist)))
+    elif kind == "hnsw":
+        params = faiss.SearchParametersHNSW(efSearch=max(1, int(ef_search or _unwrapped(index).hnsw.efSearch)))
+    else:
+        params = faiss.SearchParameters()
+    if selector is not None:
+        params.sel = selector
+    keep.append(params)
+    return params, keep
+
+
+def search_with(index: Any, vectors: np.ndarray, k: int, params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """index.search with SearchParameters (filters, per-call nprobe / efSearch)."""
+    return index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
+
+
+def brute_force(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k inner products of `queries` over `base` rows (positions), without building an index."""
+    faiss = _faiss()
+    return faiss.knn(queries, base, k, metric=faiss.METRIC_INNER_PRODUCT)

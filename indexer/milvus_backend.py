@@ -88,7 +88,8 @@ def create_collection(target: MilvusTarget, dim: int, replace: bool) -> Any:
             raise UserError(f"Milvus collection {target.collection!r} already exists at {target.uri}; "
                             f"pass --force to replace it or --collection to choose another")
         mc.drop_collection(target.collection)
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    # metadata fields go to the dynamic field (keys m_<name>, see milvus_filter): `index add` may bring new ones
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     schema.add_field("uri", DataType.VARCHAR, max_length=URI_MAX)
@@ -104,13 +105,19 @@ def create_collection(target: MilvusTarget, dim: int, replace: bool) -> Any:
     return mc
 
 
-def upsert_rows(target: MilvusTarget, rows: np.ndarray, vectors: np.ndarray, uris: list[str]) -> None:
-    """Write (row, vector, uri) into the collection, chunk by chunk; existing rows are replaced."""
+def upsert_rows(target: MilvusTarget, rows: np.ndarray, vectors: np.ndarray, uris: list[str],
+                metadata: list[dict[str, Any]] | None = None) -> None:
+    """Write (row, vector, uri, metadata as m_<name> keys) into the collection, chunk by chunk; existing rows
+    are replaced. `metadata`: one dict per row, values as the metadata columns store them."""
+    from evdsearch.indexer.milvus_filter import key
+
     mc = client(target.uri)
     for start in range(0, len(rows), INSERT_CHUNK):
         stop = min(start + INSERT_CHUNK, len(rows))
         mc.upsert(target.collection, [{"id": int(rows[i]), "vector": np.asarray(vectors[i], np.float32).tolist(),
-                                       "uri": uris[i]} for i in range(start, stop)])
+                                       "uri": uris[i], **{key(name): value for name, value in
+                                                          (metadata[i] if metadata else {}).items()}}
+                                      for i in range(start, stop)])
 
 
 def delete_rows(target: MilvusTarget, rows: list[int]) -> None:
@@ -121,13 +128,16 @@ def delete_rows(target: MilvusTarget, rows: list[int]) -> None:
 def fill_from_folder(target: MilvusTarget, folder: Path, replace: bool) -> None:
     """Create the collection and load every row of a written folder (embeddings.npy + items.jsonl) into it."""
     from evdsearch.indexer.items import ItemStore
+    from evdsearch.indexer.metadata import MetadataTable
 
     embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r")
     items = ItemStore(folder / ITEMS_FILE)
+    metadata = MetadataTable.open(folder, len(embeddings)).rows()
     create_collection(target, embeddings.shape[1], replace)
     for start in range(0, len(embeddings), INSERT_CHUNK):
         rows = np.arange(start, min(start + INSERT_CHUNK, len(embeddings)))
-        upsert_rows(target, rows, embeddings[rows], [items[int(r)]["uri"] for r in rows])
+        upsert_rows(target, rows, embeddings[rows], [items[int(r)]["uri"] for r in rows],
+                    [metadata[int(r)] for r in rows])
     client(target.uri).load_collection(target.collection)
     items.close()
 
@@ -169,7 +179,7 @@ def open_milvus_store(directory: Path, manifest: Manifest, uri: str | None = Non
 
 
 class MilvusStore:
-    """Search through Milvus; everything else (items, embeddings, model check) as `IndexStore` does it."""
+    """Search through Milvus; everything else (items, embeddings, metadata, model check) as `IndexStore` does it."""
 
     def __init__(self, directory: Path, manifest: Manifest, target: MilvusTarget, embeddings: np.ndarray,
                  items: Any, link: MilvusLink | None = None) -> None:
@@ -180,17 +190,22 @@ class MilvusStore:
         self.link = link or MilvusLink(target.uri, target.collection, client)  # timeouts, fail fast, reconnects
         self.directory, self.manifest, self.count, self.dim = directory, manifest, manifest.count, manifest.dim
         self.embeddings, self.items, self.index = embeddings, items, None
+        self.metadata = self._store.metadata  # the folder's metadata columns (shown on hits, counted for filters)
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k inner products per row, best first; (scores, ids) padded with -inf / -1 like FAISS."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise InvalidInput(f"query vectors must have shape (n, {self.dim}), got {vectors.shape}")
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, got {k}")
-        limit = min(k, self.count)
+    @property
+    def live_count(self) -> int:
+        return self._store.live_count
+
+    def select(self, tree: Any) -> Any:
+        """The rows a filter keeps, counted from the folder's metadata; Milvus itself filters natively."""
+        return self._store.select(tree)
+
+    def _search(self, vectors: np.ndarray, limit: int, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if self.target.index_type == "HNSW":
+            params["params"] = {"ef": max(64, limit)}
         results = self.link.call(lambda mc, timeout: mc.search(
-            self.target.collection, data=vectors.tolist(), limit=limit, search_params={"metric_type": "IP"},
+            self.target.collection, data=vectors.tolist(), limit=limit, filter=expression, search_params=params,
             output_fields=[], timeout=timeout))
         scores = np.full((len(vectors), limit), -np.inf, dtype=np.float32)
         ids = np.full((len(vectors), limit), -1, dtype=np.int64)
@@ -201,6 +216,24 @@ class MilvusStore:
             for col, hit in enumerate(found):
                 ids[row, col], scores[row, col] = int(hit["id"]), float(hit["distance"])
         return scores, ids
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k inner products per row, best first; (scores, ids) padded with -inf / -1 like FAISS."""
+        vectors = self._store._checked(vectors, k)
+        return self._search(vectors, min(k, self.count))
+
+    def search_page(self, vectors: np.ndarray, depth: int, selection: Any = None) -> Any:
+        """The top `depth` per query row with Milvus's native filter; HNSW rankings in buckets (as for FAISS)."""
+        from evdsearch.indexer.filtered_search import Page, chained
+        from evdsearch.indexer.milvus_filter import milvus_expression
+
+        vectors = self._store._checked(vectors, depth)
+        depth = min(depth, max(1, self.live_count))
+        expression = milvus_expression(selection.tree) if selection is not None else ""
+        plan = f"milvus {self.target.index_type}" + (f", filter {expression}" if expression else "")
+        if self.target.index_type != "HNSW":
+            return Page(*self._search(vectors, depth, expression), plan)
+        return Page(*chained(lambda k: self._search(vectors, k, expression), depth, 64, len(vectors)), plan)
 
     def probe(self) -> str | None:
         """None while Milvus answers; else why not (the server's health watch reports NOT_SERVING)."""

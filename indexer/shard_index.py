@@ -25,6 +25,7 @@ class Assembled:
 
     count: int  # rows written
     skipped: list[dict[str, str]] = field(default_factory=list)  # [{path, reason}] of unreadable images
+    positions: list[int] = field(default_factory=list)  # per row: its image's position in the build's list
 
 
 def shard_counts(staging: Path, shards: int) -> tuple[int, int]:
@@ -50,6 +51,7 @@ def write_rows(staging: Path, shards: int, records: list[ImageRecord], folder: P
             for pos, uri in zip(shard.positions.tolist(), shard.uris, strict=True):
                 items.write(json.dumps({"id": row, "uri": uri, "captions": records[pos].captions},
                                        ensure_ascii=False) + "\n")
+                out.positions.append(pos)
                 row += 1
             out.skipped += [{"path": records[pos].uri, "reason": reason} for pos, reason in shard.skipped]
     embeddings.flush()

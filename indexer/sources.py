@@ -18,6 +18,7 @@ class ImageRecord:
 
     path: Path  # absolute file path
     captions: list[str] = field(default_factory=list)  # reference captions (Karpathy sources only)
+    split: str | None = None  # Karpathy split (train / val / test); None for a folder source
 
     @property
     def uri(self) -> str:
@@ -31,6 +32,11 @@ class ImageSource:
 
     records: list[ImageRecord]
     info: dict[str, Any]  # manifest "source": {"type", "path", "split", ...}
+
+    @property
+    def root(self) -> Path:
+        """The folder image paths are relative to: the image folder, or a Karpathy JSON's images root."""
+        return Path(self.info.get("images_root") or self.info["path"])
 
 
 def walk_images(root: Path) -> list[Path]:
@@ -50,7 +56,8 @@ def _karpathy_source(json_path: Path, split: str | None, images_root: Path | Non
 
     dataset = load_karpathy(json_path, images_root)
     images = dataset.split(split) if split else dataset.images
-    records = [ImageRecord(dataset.image_path(img).resolve(), [s.raw for s in img.sentences]) for img in images]
+    records = [ImageRecord(dataset.image_path(img).resolve(), [s.raw for s in img.sentences], img.split)
+               for img in images]
     info = {"type": "karpathy", "path": str(json_path.resolve()), "dataset": dataset.name, "split": split,
             "images_root": str(dataset.images_root.resolve())}
     return ImageSource(records, info)

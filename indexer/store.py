@@ -10,7 +10,9 @@ import numpy as np
 
 from evdsearch.clip_models import ClipIdentity
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound
+from evdsearch.filter_expr import Node
 from evdsearch.indexer import faiss_backend
+from evdsearch.indexer.filtered_search import FilteredSearchConfig, Page, search_page
 from evdsearch.indexer.items import ItemStore
 from evdsearch.indexer.manifest import (
     DATA_FILES,
@@ -21,6 +23,8 @@ from evdsearch.indexer.manifest import (
     checksums,
     read_manifest,
 )
+from evdsearch.indexer.metadata import MetadataTable
+from evdsearch.indexer.selection import Selection, Selector
 from evdsearch.integrity import check_sums
 from evdsearch.versioned import current_version
 
@@ -36,7 +40,8 @@ class IndexStore:
     """
 
     def __init__(self, directory: Path, manifest: Manifest, index: Any, embeddings: np.ndarray,
-                 items: Sequence[dict[str, Any]]) -> None:
+                 items: Sequence[dict[str, Any]], nprobe: int = DEFAULT_NPROBE,
+                 ef_search: int = DEFAULT_EF_SEARCH) -> None:
         self.directory = directory
         self.manifest = manifest  # manifest.json, typed (`.to_json()` gives the dict)
         self.count: int = manifest.count
@@ -45,6 +50,10 @@ class IndexStore:
         self.embeddings = embeddings  # float32 (count, dim), memory-mapped, read-only
         self.items = items  # items.jsonl rows: {"id", "uri", "captions"}, id = row (parsed on access)
         self._search_lock = faiss_backend.search_lock(index)  # GPU FAISS: one search at a time
+        self.nprobe, self.ef_search = nprobe, ef_search  # what a filtered / paged search starts from
+        self.metadata = MetadataTable.open(directory, manifest.count)  # empty for folders without metadata/
+        self.selector = Selector(self.metadata, directory / ITEMS_FILE, manifest.deleted)
+        self.filtered_config = FilteredSearchConfig()  # when a filter is answered exactly
 
     @classmethod
     def open(cls, directory: str | Path, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
@@ -89,7 +98,8 @@ class IndexStore:
             if tuple(shape) != expected:
                 raise IncompatibleArtifact(f"index {directory}: {what} holds {tuple(shape)} (count, dim) but the "
                                            f"manifest says {expected}; rebuild it with `evdsearch index ... --force`")
-        return cls(directory, manifest, faiss_backend.for_search(index, device), embeddings, items)
+        return cls(directory, manifest, faiss_backend.for_search(index, device), embeddings, items, nprobe,
+                   ef_search)
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k inner-product search for each row of `vectors` (n, dim), best first.
@@ -98,15 +108,37 @@ class IndexStore:
         indexes (IVF, HNSW) may find fewer than k' hits: those slots hold id -1 and score -inf,
         and callers must drop them.
         """
+        vectors = self._checked(vectors, k)
+        with self._search_lock:
+            scores, ids = self.index.search(vectors, max(1, min(k, self.count - self.manifest.deleted)))
+        scores[ids < 0] = -np.inf
+        return scores, ids
+
+    @property
+    def live_count(self) -> int:
+        """Searchable rows (tombstones excluded)."""
+        return self.count - self.manifest.deleted
+
+    def select(self, tree: Node) -> Selection:
+        """The live rows a parsed filter keeps (bound to this index's schema; cached)."""
+        return self.selector.select(tree)
+
+    def search_page(self, vectors: np.ndarray, depth: int, selection: Selection | None = None) -> Page:
+        """The top `depth` per query row, pages stable across depths (see indexer.filtered_search), over every
+        live row or the rows of `selection`."""
+        vectors = self._checked(vectors, depth)
+        with self._search_lock:
+            return search_page(self.index, self.embeddings, vectors, min(depth, self.live_count), self.nprobe,
+                               self.ef_search, None if selection is None else selection.rows, self.live_count,
+                               self.filtered_config)
+
+    def _checked(self, vectors: np.ndarray, k: int) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise InvalidInput(f"query vectors must have shape (n, {self.dim}), got {vectors.shape}")
         if k < 1:
             raise InvalidInput(f"k must be at least 1, got {k}")
-        with self._search_lock:
-            scores, ids = self.index.search(vectors, max(1, min(k, self.count - self.manifest.deleted)))
-        scores[ids < 0] = -np.inf
-        return scores, ids
+        return vectors
 
     def item(self, id: int) -> dict[str, Any]:
         """The items.jsonl row {"id", "uri", "captions"} of an index id."""

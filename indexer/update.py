@@ -35,6 +35,8 @@ from evdsearch.indexer.manifest import (
     read_manifest,
     write_manifest,
 )
+from evdsearch.indexer.metadata import METADATA_DIR, SCHEMA_FILE, MetadataTable, Schema, write_table
+from evdsearch.indexer.metadata_sources import read_sidecar, sidecar_by_path, source_metadata, user_schema
 from evdsearch.indexer.shard_index import ADD_CHUNK, TRAIN_SAMPLE, create_embeddings
 from evdsearch.indexer.sources import collect_images
 from evdsearch.versioned import current_version, publish_version
@@ -51,6 +53,7 @@ class UpdateReport:
     skipped: list[dict[str, str]] = field(default_factory=list)  # unreadable images [{path, reason}]
     live: int = 0  # searchable rows after the update
     seconds: float = 0.0
+    metadata_unmatched: int = 0  # rows of the --metadata sidecar that named no added image
 
 
 def _read_items(folder: Path) -> list[dict[str, Any]]:
@@ -61,14 +64,21 @@ def _read_items(folder: Path) -> list[dict[str, Any]]:
 
 def add_images(out: Path, source: str | Path, split: str | None = None, images_root: str | Path | None = None,
                device: str = "auto", batch_size: int = 64, workers: int = 0, progress: bool = True,
-               clip: LoadedClip | None = None, milvus_uri: str | None = None) -> UpdateReport:
-    """Append the images of `source` not yet indexed; an image whose URI is indexed with other content replaces it."""
+               clip: LoadedClip | None = None, milvus_uri: str | None = None,
+               metadata: str | Path | None = None) -> UpdateReport:
+    """Append the images of `source` not yet indexed; an image whose URI is indexed with other content replaces it.
+
+    `metadata`: a sidecar of per-image fields for the added images (see indexer.metadata_sources)."""
     start = time.perf_counter()
     out = Path(out)
     manifest = read_manifest(current_version(out))  # the version being served, never the links
     items = _read_items(current_version(out))
     live = {row["uri"]: row for row in items if not row.get("deleted")}
-    records = collect_images(source, split, images_root).records
+    collected = collect_images(source, split, images_root)
+    records = collected.records
+    old_meta = _old_metadata(out, manifest, metadata)
+    if metadata is not None:  # a bad sidecar fails before any image is embedded
+        user_schema(list(sidecar_by_path(read_sidecar(metadata), collected.root).values()))
     report = UpdateReport(out)
     fresh, replaced = [], []
     for record in records:
@@ -97,8 +107,13 @@ def add_images(out: Path, source: str | Path, split: str | None = None, images_r
         if row["id"] in tomb:
             row["deleted"] = True
     report.added, report.deleted = len(new_rows), len(tomb)
+    meta = None
+    if old_meta is not None:
+        schema, added, report.metadata_unmatched = source_metadata([fresh[i][0] for i in result.kept],
+                                                                   collected.root, metadata, old_meta.schema)
+        meta = (schema, old_meta.rows() + added)
     _write_version(out, manifest, items + new_rows, result.embeddings, tomb, milvus_uri,
-                   skipped=manifest.skipped + report.skipped)
+                   skipped=manifest.skipped + report.skipped, meta=meta)
     report.live = len(items) + len(new_rows) - sum(1 for row in items if row.get("deleted"))
     report.seconds = time.perf_counter() - start
     return report
@@ -131,16 +146,32 @@ def delete_items(out: Path, ids: list[int] | None = None, uris: list[str] | None
         items[row]["deleted"] = True
     report = UpdateReport(out, deleted=len(tomb))
     if tomb:
+        old_meta = _old_metadata(out, manifest, None)
         _write_version(out, manifest, items, np.empty((0, manifest.dim), np.float32), tomb, milvus_uri,
-                       skipped=manifest.skipped)
+                       skipped=manifest.skipped,
+                       meta=None if old_meta is None else (old_meta.schema, old_meta.rows()))
     report.live = sum(1 for row in items if not row.get("deleted"))
     report.seconds = time.perf_counter() - start
     return report
 
 
+def _old_metadata(out: Path, manifest: Manifest, sidecar: str | Path | None) -> MetadataTable | None:
+    """The current version's metadata, or None for a folder built before metadata existed (which stays so)."""
+    folder = current_version(out)
+    if not (folder / METADATA_DIR / SCHEMA_FILE).is_file():
+        if sidecar is not None:
+            raise IncompatibleArtifact(f"index {out} was built before metadata existed; rebuild it with "
+                                       f"`evdsearch index ... --force --metadata FILE` to give it metadata")
+        return None
+    return MetadataTable.open(folder, manifest.count)
+
+
 def _write_version(out: Path, manifest: Manifest, items: list[dict[str, Any]], new_vectors: np.ndarray,
-                   tomb: set[int], milvus_uri: str | None, skipped: list[dict[str, str]]) -> None:
-    """The backend first (Milvus: upsert new rows, delete tombstoned ones), then the folder version, swapped in."""
+                   tomb: set[int], milvus_uri: str | None, skipped: list[dict[str, str]],
+                   meta: tuple[Schema, list[dict[str, Any]]] | None = None) -> None:
+    """The backend first (Milvus: upsert new rows, delete tombstoned ones), then the folder version, swapped in.
+
+    `meta`: (schema, one dict per row of `items`) written as the version's metadata/; None: none (old folders)."""
     old_count = manifest.count
     deleted = sum(1 for row in items if row.get("deleted"))
     if manifest.backend_type == "milvus":
@@ -148,7 +179,8 @@ def _write_version(out: Path, manifest: Manifest, items: list[dict[str, Any]], n
 
         target = target_of(manifest, milvus_uri)
         new_ids = np.arange(old_count, old_count + len(new_vectors))
-        upsert_rows(target, new_ids, new_vectors, [items[int(i)]["uri"] for i in new_ids])
+        upsert_rows(target, new_ids, new_vectors, [items[int(i)]["uri"] for i in new_ids],
+                    [meta[1][int(i)] for i in new_ids] if meta is not None else None)
         delete_rows(target, sorted(tomb))
     needed = tree_bytes(current_version(out)) + len(new_vectors) * (manifest.dim * 8 + ROW_BYTES)
     with publish_version(out, force=True, compat_files=(*DATA_FILES, MANIFEST_FILE), needed_bytes=needed) as tmp:
@@ -156,6 +188,8 @@ def _write_version(out: Path, manifest: Manifest, items: list[dict[str, Any]], n
         with naming(tmp / ITEMS_FILE), (tmp / ITEMS_FILE).open("w", encoding="utf-8") as handle:
             for row in items:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if meta is not None:
+            write_table(tmp, *meta)
         if manifest.backend_type != "milvus":
             _build_faiss_with_ids(tmp, manifest.factory, items)
         manifest.count, manifest.deleted, manifest.created, manifest.skipped = len(items), deleted, now_utc(), skipped

@@ -39,22 +39,26 @@ def client(local: Any) -> gradio_client.Client:
 
 
 def search(client: gradio_client.Client, query: str | None = "", image: Any = None, mode: str = "fused",
-           alpha: float = 0.5, k: int = 8) -> dict[str, Any]:
-    return client.predict(query, image, mode, alpha, k, api_name="/search")
+           alpha: float | None = 0.5, k: int = 8, **options: Any) -> dict[str, Any]:
+    """`alpha` None: the page's default, the server's calibrated weight; a number overrides it."""
+    source = "calibrated" if alpha is None else "override"
+    return client.predict(query=query, image=image, mode=mode, alpha=0.5 if alpha is None else alpha, k=k,
+                          alpha_source=source, api_name="/search", **options)
 
 
 def test_the_search_endpoint_is_the_one_named_api(client: gradio_client.Client) -> None:
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/search"]
     names = [p["parameter_name"] for p in api["named_endpoints"]["/search"]["parameters"]]
-    assert names == ["query", "image", "mode", "alpha", "k"]
+    assert names == ["query", "image", "mode", "alpha", "k", "alpha_source", "terms", "filter", "min_score",
+                     "min_relative", "page", "diversity", "like_id"]
 
 
 def test_text_search_returns_json_hits_and_explanation(client: gradio_client.Client) -> None:
     result = search(client, QUERY, k=5)
     assert result["query"]["text"] == QUERY and len(result["hits"]) == len(result["original_hits"]) == 5
     hit = result["hits"][0]
-    assert set(hit) == {"rank", "id", "uri", "score", "original_score", "rewritten_score", "captions"}
+    assert set(hit) == {"rank", "id", "uri", "score", "original_score", "rewritten_score", "captions", "metadata"}
     assert hit["score"] == pytest.approx(0.5 * hit["original_score"] + 0.5 * hit["rewritten_score"], abs=1e-5)
     assert [m["entity"] for m in result["explanation"]["entities"]] == ["tomato", "school bus"]
     assert result["explanation"]["rewritten_query"].startswith(QUERY + ",")
@@ -66,6 +70,25 @@ def test_modes_and_alpha_reach_the_engine(client: gradio_client.Client) -> None:
     fused = search(client, QUERY, alpha=0.25, k=3)["hits"]
     assert fused[0]["score"] == pytest.approx(0.75 * fused[0]["original_score"] + 0.25 * fused[0]["rewritten_score"],
                                               abs=1e-5)
+
+
+def test_the_page_uses_the_servers_weight_until_overridden(client: gradio_client.Client, local: Any) -> None:
+    served = search(client, QUERY, alpha=None, k=3)
+    expected = local.engine.alpha_policy.resolve(None, ["tomato", "school bus"])
+    assert served["query"]["alpha"] is None and served["explanation"]["alpha"] == pytest.approx(expected)
+    assert search(client, QUERY, alpha=0.2, k=3)["explanation"]["alpha"] == pytest.approx(0.2)
+
+
+def test_options_reach_the_engine(client: gradio_client.Client) -> None:
+    top = [h["id"] for h in search(client, QUERY, alpha=None, k=6)["hits"]]
+    second = search(client, QUERY, alpha=None, k=3, page=2)
+    assert [h["id"] for h in second["hits"]] == top[3:] and second["query"]["page"] == 2
+    weighted = search(client, QUERY, alpha=None, k=3, terms="red: -0.5", min_relative=0.0, diversity=0.0)
+    assert [t["weight"] for t in weighted["explanation"]["terms"]] == [1.0, -0.5]
+    liked = search(client, "", alpha=None, k=3, like_id=2)
+    assert 2 not in [h["id"] for h in liked["hits"]] and len(liked["hits"]) == 3
+    with pytest.raises(AppError, match="unknown field 'colour'"):
+        search(client, QUERY, filter="colour == 1")
 
 
 def test_image_upload_query(client: gradio_client.Client, parts: tuple[Path, Path]) -> None:

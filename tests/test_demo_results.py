@@ -42,7 +42,8 @@ def remote(server: RunningServer) -> GrpcBackend:
 
 def test_text_query_answers_both_rankings_and_the_explanation(local: Any) -> None:
     result = run_query(local, QUERY, mode="fused", alpha=0.5, k=4.0)
-    assert result["query"] == {"text": QUERY, "image": False, "mode": "fused", "alpha": 0.5, "k": 4}
+    assert result["query"] == {"text": QUERY, "image": False, "mode": "fused", "alpha": 0.5, "k": 4, "page": 1,
+                               "like_id": None, "filter": "", "terms": ""}
     hits, original = result["hits"], result["original_hits"]
     assert [h["rank"] for h in hits] == [1, 2, 3, 4] and len(original) == 4
     for hit in hits:
@@ -123,7 +124,9 @@ def test_captions_entity_spans_and_tables(local: Any, tmp_path: Path) -> None:
         ("two ", None), ("tomatoes", "tomato"), (" next to a ", None), ("school bus", "school bus")]
     assert render.entity_spans(None, []) == [("image query: nothing to rewrite", None)]
     assert ["tomato", "a red round fruit", "encyclopedia", 0.9] in render.description_rows(result["explanation"])
-    assert "**Entities found:** tomato, school bus." in render.summary_markdown(result)
+    summary = render.summary_markdown(result)
+    assert "**Entities found:** tomato, school bus." in summary and "**Page 1:** hits 1–3" in summary
+    assert "**Fusion weight used (alpha):** 0.50 (calibrated for its entities, else the default)" in summary
     missing = render.thumbnail(str(tmp_path / "gone.png"))
     assert missing.size == (render.THUMBNAIL_PX, render.THUMBNAIL_PX) and not render.image_available("/no/such")
 

@@ -51,6 +51,21 @@ def build_index(folder: Path, clip_dir: Path, factory: str = "Flat") -> Path:
     return out
 
 
+def build_metadata_index(folder: Path, clip_dir: Path, factory: str = "Flat") -> Path:
+    """The twelve images indexed with a sidecar: color (str, the image's colour) and rank (int, its number)."""
+    from evdsearch.indexer.build import IndexBuildConfig
+    from evdsearch.indexer.build import build_index as run_build
+
+    source = write_images(folder / "data")
+    sidecar = folder / "meta.jsonl"
+    sidecar.write_text("".join(json.dumps({"path": f"images/{i:03d}.png", "color": c, "rank": i}) + "\n"
+                               for i, c in enumerate(COLORS)), encoding="utf-8")
+    out = folder / "index"
+    run_build(IndexBuildConfig(source=source, out=out, model=str(clip_dir), factory=factory, device="cpu",
+                               workers=1, progress=False, metadata=sidecar))
+    return out
+
+
 def build_kb(folder: Path) -> Path:
     """A knowledge base holding KB_RECORDS."""
     from evdsearch.indexer.kb import KnowledgeBase

@@ -93,7 +93,7 @@ def test_server_side_refusals_are_one_line(server: RunningServer, evd) -> None: 
     assert code == 2 and err == "evdsearch: error: the server refused the request: k must be an integer from 1 " \
                                 "to 1000, got 0\n"
     code, _, err = evd("search", "--server", server.address)
-    assert code == 2 and "give a text query or --image PATH" in err
+    assert code == 2 and "give a text query, --terms JSON, --image PATH or --like ID" in err
 
 
 class _SlowRewriter(TemplateRewriter):

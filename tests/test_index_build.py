@@ -42,7 +42,8 @@ def config(source: Path, out: Path, clip: LoadedClip, **kw) -> IndexBuildConfig:
 def folder_bytes(folder: Path) -> dict[str, bytes]:
     """The current version's files, and which version that is."""
     version = current_version(folder)
-    return {"version": str(version).encode(), **{p.name: p.read_bytes() for p in sorted(version.iterdir())}}
+    return {"version": str(version).encode(),
+            **{p.relative_to(version).as_posix(): p.read_bytes() for p in sorted(version.rglob("*")) if p.is_file()}}
 
 
 def assert_exact_top_k(store: IndexStore, k: int) -> None:
@@ -61,7 +62,7 @@ def test_flat_round_trip(tmp_path: Path, clip: LoadedClip) -> None:
     report = build_index(config(tmp_path / "images", tmp_path / "index", clip), clip=clip)
     assert report.count == 12 and report.skipped == []
     assert sorted(p.name for p in current_version(tmp_path / "index").iterdir()) == [
-        "SHA256SUMS", "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json"]
+        "SHA256SUMS", "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json", "metadata"]
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == [  # links to current/NAME beside it
         ".lock", "current", "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json", "versions"]
     store = IndexStore.open(tmp_path / "index", verify=True)

@@ -178,7 +178,9 @@ def test_reload_of_a_damaged_version_keeps_serving(tmp_path: Path, tiny_clip_dir
                     good = current_version(folder)
                     with publish_version(folder) as staging:  # a new version: a copy of the good one
                         for path in good.iterdir():
-                            if path.name != SUMS_FILE:
+                            if path.is_dir():  # the metadata columns
+                                shutil.copytree(path, staging / path.name)
+                            elif path.name != SUMS_FILE:
                                 shutil.copy(path, staging / path.name)
                     damage(current_version(folder) / name, rng)
                     with pytest.raises(grpc.RpcError) as err:

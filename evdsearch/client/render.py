@@ -29,14 +29,28 @@ def hits_table(resp: Any, query: str) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{len(resp.hits)} hits for {query!r}", title_justify="left")
-    for name, justify in (("#", "right"), ("id", "right"), ("score", "right"), ("original", "right"),
-                          ("rewritten", "right"), ("uri", "left"), ("caption", "left")):
+    with_metadata = any(hit.metadata for hit in resp.hits)
+    columns = [("#", "right"), ("id", "right"), ("score", "right"), ("original", "right"), ("rewritten", "right"),
+               ("uri", "left"), ("caption", "left")] + ([("metadata", "left")] if with_metadata else [])
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
     for rank, hit in enumerate(resp.hits, 1):
         caption = hit.captions[0] if hit.captions else ""
-        table.add_row(str(rank), str(hit.id), f"{hit.score:.4f}", f"{hit.original_score:.4f}",
-                      f"{hit.rewritten_score:.4f}", short_uri(hit.uri), caption)
+        row = [str(rank), str(hit.id), f"{hit.score:.4f}", f"{hit.original_score:.4f}",
+               f"{hit.rewritten_score:.4f}", short_uri(hit.uri), caption]
+        table.add_row(*row, *([metadata_text(hit.metadata)] if with_metadata else []))
     return table
+
+
+def metadata_text(metadata: Any) -> str:
+    """`name=value` per field, sorted by name (a map of MetadataValue messages)."""
+    parts = []
+    for name in sorted(metadata):
+        value = metadata[name]
+        kind = value.WhichOneof("value")
+        shown = getattr(value, kind) if kind else ""
+        parts.append(f"{name}={shown:.4g}" if kind == "float_value" else f"{name}={shown}")
+    return " ".join(parts)
 
 
 def explanation_lines(ex: Any) -> list[str]:
@@ -51,6 +65,13 @@ def explanation_lines(ex: Any) -> list[str]:
     lines += [f"  averaged with: {variant}" for variant in ex.rewrite_variants]
     if ex.HasField("alpha"):
         lines.append(f"alpha (weight of the rewritten query): {ex.alpha:.2f}")
+    for term in ex.terms:
+        alpha = f", alpha {term.alpha:.2f}" if term.HasField("alpha") else ""
+        lines.append(f"term {term.text!r} weight {term.weight:+g}{alpha}: {term.rewritten_query}")
+    if ex.filter:
+        lines.append(f"filter: {ex.filter} ({ex.filter_matches} images match)")
+    if ex.search_plan:
+        lines.append(f"search: {ex.search_plan}")
     stages = [s for s in STAGE_ORDER if s in ex.timings_ms] + sorted(set(ex.timings_ms) - set(STAGE_ORDER))
     lines.append("timings: " + ", ".join(f"{s} {ex.timings_ms[s]:.1f} ms" for s in stages)
                  + f" (total {sum(ex.timings_ms[s] for s in stages):.1f} ms)")

@@ -36,7 +36,8 @@ def header_markdown(info: EngineInfo, where: str) -> str:
             f"Engine: **{where}** · CLIP `{model}` (dim {info.dim}) · **{info.index_size} images** · "
             f"knowledge base: {kb} · rewriter `{info.rewriter}` · {info.device}. "
             f"The left column ranks by the query as typed; the right one by the chosen mode "
-            f"(fused = (1-alpha)·original + alpha·rewritten).")
+            f"(fused = (1-alpha)·original + alpha·rewritten; alpha is the server's calibrated weight for the "
+            f"query's entities unless you override it, and the weight used is shown below the results).")
 
 
 def _controls(info: EngineInfo, k: int) -> tuple[Any, ...]:
@@ -49,10 +50,32 @@ def _controls(info: EngineInfo, k: int) -> tuple[Any, ...]:
                          sources=["upload", "clipboard"], height=160, scale=1, elem_id="query-image")
         with gr.Column(scale=3):
             mode = gr.Radio(list(MODES), value="fused", label="Ranking on the right")
-            alpha = gr.Slider(0.0, 1.0, value=info.default_alpha, step=0.05,
-                              label="alpha: weight of the rewritten query (fused mode)")
-            hits = gr.Slider(1, 48, value=k, step=1, label="hits (k)")
-    return query, button, image, mode, alpha, hits
+            source = gr.Radio(["calibrated", "override"], value="calibrated", elem_id="alpha-source",
+                              label="fusion weight: the server's calibrated per-entity weight, or the slider's")
+            alpha = gr.Slider(0.0, 1.0, value=info.default_alpha, step=0.05, elem_id="alpha",
+                              label="alpha: weight of the rewritten query (moving it switches to override)")
+            alpha.release(lambda _value: "override", inputs=alpha, outputs=source, api_visibility="private")
+            hits = gr.Slider(1, 48, value=k, step=1, label="hits per page (k)")
+    return query, button, image, mode, alpha, hits, source
+
+
+def _options(info: EngineInfo) -> tuple[Any, ...]:
+    """Filter, thresholds, page, weighted terms, diversity, more-like-this (all off by default)."""
+    fields = ", ".join(f"`{f}`" for f in info.metadata_fields)
+    with gr.Accordion("Filters, thresholds, pages, weighted terms, diversity", open=False, elem_id="options"):
+        with gr.Row():
+            flt = gr.Textbox("", label="filter", placeholder='split == "test" and mtime >= "2024-01-01"', scale=3,
+                             elem_id="filter", info=f"fields: {fields}; grammar in docs/search.md")
+            terms = gr.Textbox("", label="weighted terms added to the query", placeholder="red: -0.5", lines=2,
+                               scale=2, elem_id="terms", info="one `text: weight` a line; negative pushes away")
+        with gr.Row():
+            min_score = gr.Number(None, label="min score", elem_id="min-score")
+            min_relative = gr.Number(None, label="min fraction of the best score (0..1)", elem_id="min-relative")
+            page = gr.Number(1, precision=0, minimum=1, label="page", elem_id="page")
+            diversity = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="diversity (MMR; 0 = plain)",
+                                  elem_id="diversity")
+            like = gr.Number(None, precision=0, minimum=0, label="more like image id", elem_id="like-id")
+    return terms, flt, min_score, min_relative, page, diversity, like
 
 
 def _results() -> tuple[Any, ...]:
@@ -79,12 +102,14 @@ def build_app(backend: SearchBackend, k: int = 8) -> gr.Blocks:
     info = backend.info()
     with gr.Blocks(title="evdsearch demo", analytics_enabled=False) as app:
         gr.Markdown(header_markdown(info, backend.where))
-        query, button, image, mode, alpha, hits = _controls(info, k)
+        query, button, image, mode, alpha, hits, source = _controls(info, k)
+        options = _options(info)
         gr.Examples(example_queries(backend.entities()), inputs=query, label="Example queries")
         shown = _results()
         with gr.Accordion("Raw answer of the `search` API endpoint", open=False):
             raw = gr.JSON(label="answer", elem_id="raw")
-        gr.on([button.click, query.submit], make_search(backend), inputs=[query, image, mode, alpha, hits],
+        gr.on([button.click, query.submit], make_search(backend),
+              inputs=[query, image, mode, alpha, hits, source, *options],
               outputs=raw, api_name="search").success(show, inputs=raw, outputs=list(shown),
                                                       api_visibility="private")
     return app

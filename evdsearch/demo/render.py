@@ -40,7 +40,9 @@ def hit_caption(hit: dict[str, Any], mode: str, was: int | None = None) -> str:
         moved = "" if was is None else (" (new)" if was == 0 else f" (orig #{was})")
         lead = f"#{hit['rank']} {mode} {hit['score']:.3f}{moved}"
         others = f"orig {hit['original_score']:.3f} · rew {hit['rewritten_score']:.3f}"
-    return "\n".join([lead, others] + hit["captions"][:1])
+    meta = " · ".join(f"{k}={v}" for k, v in sorted(hit.get("metadata", {}).items())
+                      if k not in ("mtime", "folder"))[:80]
+    return "\n".join([lead, others] + hit["captions"][:1] + ([meta] if meta else []))
 
 
 def gallery_items(hits: list[dict[str, Any]], mode: str,
@@ -87,13 +89,42 @@ def summary_markdown(result: dict[str, Any]) -> str:
                 f"*{v}*" for v in ex["rewrite_variants"])
     else:
         found = "**No knowledge-base entity found**: the rewritten query is the query itself."
+    lines = [found, weights_markdown(result), search_markdown(result)]
     stages = [s for s in TIMING_STAGES if s in ex["timings_ms"]]
-    timings = " · ".join(f"{s} {ex['timings_ms'][s]:.1f} ms" for s in stages)
-    total = sum(ex["timings_ms"][s] for s in stages)
-    return f"{found}  \n**Timings:** {timings} (total {total:.1f} ms)" if stages else found
+    if stages:
+        timings = " · ".join(f"{s} {ex['timings_ms'][s]:.1f} ms" for s in stages)
+        lines.append(f"**Timings:** {timings} (total {sum(ex['timings_ms'][s] for s in stages):.1f} ms)")
+    return "  \n".join(line for line in lines if line)
 
 
-def ranking_label(mode: str, alpha: float | None) -> str:
+def weights_markdown(result: dict[str, Any]) -> str:
+    """The fusion weight each text was searched with, and whether it was the request's or the server's."""
+    ex, query = result["explanation"], result["query"]
+    source = "your override" if query.get("alpha") is not None else "calibrated for its entities, else the default"
+    if ex.get("terms"):
+        parts = [f"*{t['text']}* × {t['weight']:+g} (alpha {t['alpha']:.2f})" if t.get("alpha") is not None
+                 else f"*{t['text']}* × {t['weight']:+g}" for t in ex["terms"]]
+        return f"**Weighted terms:** {'; '.join(parts)} ({source})"
+    if ex.get("alpha") is not None:
+        return f"**Fusion weight used (alpha):** {ex['alpha']:.2f} ({source})"
+    return ""
+
+
+def search_markdown(result: dict[str, Any]) -> str:
+    """Page, filter and how the index was searched."""
+    ex, query = result["explanation"], result["query"]
+    page, k = query.get("page") or 1, query.get("k") or 0
+    parts = [f"**Page {page}:** hits {(page - 1) * k + 1}–{(page - 1) * k + len(result['hits'])}"
+             if result["hits"] else f"**Page {page}:** no hits (filter, threshold or end of the ranking)"]
+    if ex.get("filter"):
+        parts.append(f"filter `{ex['filter']}` keeps {ex['filter_matches']} images")
+    if ex.get("search_plan"):
+        parts.append(f"search: {ex['search_plan']}")
+    return " · ".join(parts)
+
+
+def ranking_label(mode: str, alpha: float | None, served: bool = False) -> str:
+    """The right gallery's title; `served`: alpha is the weight the server used."""
     if mode == "fused" and alpha is not None:
-        return f"{MODE_TITLES['fused']} (alpha {alpha:.2f})"
+        return f"{MODE_TITLES['fused']} (alpha {alpha:.2f}{' used' if served else ''})"
     return MODE_TITLES.get(mode, mode)

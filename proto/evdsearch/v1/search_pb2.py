@@ -24,51 +24,61 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)evdsearch/proto/evdsearch/v1/search.proto\x12\x0c\x65vdsearch.v1\"\xc3\x01\n\rSearchRequest\x12\x11\n\x04text\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05image\x18\x02 \x01(\x0cH\x01\x88\x01\x01\x12\x11\n\tembedding\x18\x03 \x03(\x02\x12\x0e\n\x01k\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12 \n\x04mode\x18\x05 \x01(\x0e\x32\x12.evdsearch.v1.Mode\x12\x12\n\x05\x61lpha\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x0f\n\x07\x65xplain\x18\x07 \x01(\x08\x42\x07\n\x05_textB\x08\n\x06_imageB\x04\n\x02_kB\x08\n\x06_alpha\"p\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x16\n\x0eoriginal_score\x18\x04 \x01(\x02\x12\x17\n\x0frewritten_score\x18\x05 \x01(\x02\x12\x10\n\x08\x63\x61ptions\x18\x06 \x03(\t\"@\n\x06\x45ntity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x05\":\n\x0b\x44\x65scription\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"U\n\x12\x45ntityDescriptions\x12\x0e\n\x06\x65ntity\x18\x01 \x01(\t\x12/\n\x0c\x64\x65scriptions\x18\x02 \x03(\x0b\x32\x19.evdsearch.v1.Description\"\xae\x02\n\x0b\x45xplanation\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.evdsearch.v1.Entity\x12\x36\n\x0c\x64\x65scriptions\x18\x02 \x03(\x0b\x32 .evdsearch.v1.EntityDescriptions\x12\x17\n\x0frewritten_query\x18\x03 \x01(\t\x12<\n\ntimings_ms\x18\x04 \x03(\x0b\x32(.evdsearch.v1.Explanation.TimingsMsEntry\x12\x12\n\x05\x61lpha\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10rewrite_variants\x18\x06 \x03(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x08\n\x06_alpha\"a\n\x0eSearchResponse\x12\x1f\n\x04hits\x18\x01 \x03(\x0b\x32\x11.evdsearch.v1.Hit\x12.\n\x0b\x65xplanation\x18\x02 \x01(\x0b\x32\x19.evdsearch.v1.Explanation\"C\n\x12\x42\x61tchSearchRequest\x12-\n\x08requests\x18\x01 \x03(\x0b\x32\x1b.evdsearch.v1.SearchRequest\"F\n\x13\x42\x61tchSearchResponse\x12/\n\tresponses\x18\x01 \x03(\x0b\x32\x1c.evdsearch.v1.SearchResponse\"\x1e\n\x0eRewriteRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"\xbf\x01\n\x0fRewriteResponse\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\trewritten\x18\x02 \x01(\t\x12&\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\x14.evdsearch.v1.Entity\x12\x36\n\x0c\x64\x65scriptions\x18\x04 \x03(\x0b\x32 .evdsearch.v1.EntityDescriptions\x12\x10\n\x08rewriter\x18\x05 \x01(\t\x12\x18\n\x10rewrite_variants\x18\x06 \x03(\t\"\r\n\x0bInfoRequest\"\x87\x03\n\x0cInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\npretrained\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\t\x12\x0b\n\x03\x64im\x18\x04 \x01(\x05\x12\x12\n\nindex_size\x18\x05 \x01(\x03\x12\x15\n\rindex_factory\x18\x06 \x01(\t\x12\x13\n\x0bkb_entities\x18\x07 \x01(\x03\x12\x17\n\x0fkb_descriptions\x18\x08 \x01(\x03\x12\x10\n\x08rewriter\x18\t \x01(\t\x12\x15\n\rdefault_alpha\x18\n \x01(\x01\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\t\x12\x0f\n\x07version\x18\x0c \x01(\t\x12\x12\n\ngeneration\x18\r \x01(\x03\x12\x11\n\tloaded_at\x18\x0e \x01(\t\x12\x17\n\x0ftext_cache_hits\x18\x0f \x01(\x03\x12\x19\n\x11text_cache_misses\x18\x10 \x01(\x03\x12\x17\n\x0ftext_cache_size\x18\x11 \x01(\x03\x12\x1b\n\x13text_cache_capacity\x18\x12 \x01(\x03\"\x0f\n\rReloadRequest\"q\n\x0eReloadResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x11\n\tloaded_at\x18\x02 \x01(\t\x12\x12\n\nindex_size\x18\x03 \x01(\x03\x12\x13\n\x0bkb_entities\x18\x04 \x01(\x03\x12\x0f\n\x07seconds\x18\x05 \x01(\x01*S\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_FUSED\x10\x01\x12\x11\n\rMODE_ORIGINAL\x10\x02\x12\x12\n\x0eMODE_REWRITTEN\x10\x03\x32\xaf\x02\n\rSearchService\x12\x43\n\x06Search\x12\x1b.evdsearch.v1.SearchRequest\x1a\x1c.evdsearch.v1.SearchResponse\x12R\n\x0b\x42\x61tchSearch\x12 .evdsearch.v1.BatchSearchRequest\x1a!.evdsearch.v1.BatchSearchResponse\x12\x46\n\x07Rewrite\x12\x1c.evdsearch.v1.RewriteRequest\x1a\x1d.evdsearch.v1.RewriteResponse\x12=\n\x04Info\x12\x19.evdsearch.v1.InfoRequest\x1a\x1a.evdsearch.v1.InfoResponse2S\n\x0c\x41\x64minService\x12\x43\n\x06Reload\x12\x1b.evdsearch.v1.ReloadRequest\x1a\x1c.evdsearch.v1.ReloadResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)evdsearch/proto/evdsearch/v1/search.proto\x12\x0c\x65vdsearch.v1\"\xcf\x03\n\rSearchRequest\x12\x11\n\x04text\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05image\x18\x02 \x01(\x0cH\x01\x88\x01\x01\x12\x11\n\tembedding\x18\x03 \x03(\x02\x12\x0e\n\x01k\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12 \n\x04mode\x18\x05 \x01(\x0e\x32\x12.evdsearch.v1.Mode\x12\x12\n\x05\x61lpha\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x0f\n\x07\x65xplain\x18\x07 \x01(\x08\x12)\n\x05terms\x18\x08 \x03(\x0b\x32\x1a.evdsearch.v1.WeightedText\x12\x13\n\x06\x66ilter\x18\t \x01(\tH\x04\x88\x01\x01\x12\x16\n\tmin_score\x18\n \x01(\x01H\x05\x88\x01\x01\x12\x19\n\x0cmin_relative\x18\x0b \x01(\x01H\x06\x88\x01\x01\x12\x0e\n\x06offset\x18\x0c \x01(\x05\x12\x16\n\tdiversity\x18\r \x01(\x01H\x07\x88\x01\x01\x12\x14\n\x07like_id\x18\x0e \x01(\x03H\x08\x88\x01\x01\x12\x15\n\rwith_metadata\x18\x0f \x01(\x08\x42\x07\n\x05_textB\x08\n\x06_imageB\x04\n\x02_kB\x08\n\x06_alphaB\t\n\x07_filterB\x0c\n\n_min_scoreB\x0f\n\r_min_relativeB\x0c\n\n_diversityB\n\n\x08_like_id\",\n\x0cWeightedText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"\x8c\x01\n\rMetadataValue\x12\x13\n\tint_value\x18\x01 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x02 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x18\n\x0e\x64\x61tetime_value\x18\x05 \x01(\tH\x00\x42\x07\n\x05value\"\xf1\x01\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x16\n\x0eoriginal_score\x18\x04 \x01(\x02\x12\x17\n\x0frewritten_score\x18\x05 \x01(\x02\x12\x10\n\x08\x63\x61ptions\x18\x06 \x03(\t\x12\x31\n\x08metadata\x18\x07 \x03(\x0b\x32\x1f.evdsearch.v1.Hit.MetadataEntry\x1aL\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.evdsearch.v1.MetadataValue:\x02\x38\x01\"@\n\x06\x45ntity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x05\":\n\x0b\x44\x65scription\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"U\n\x12\x45ntityDescriptions\x12\x0e\n\x06\x65ntity\x18\x01 \x01(\t\x12/\n\x0c\x64\x65scriptions\x18\x02 \x03(\x0b\x32\x19.evdsearch.v1.Description\"\xb1\x03\n\x0b\x45xplanation\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.evdsearch.v1.Entity\x12\x36\n\x0c\x64\x65scriptions\x18\x02 \x03(\x0b\x32 .evdsearch.v1.EntityDescriptions\x12\x17\n\x0frewritten_query\x18\x03 \x01(\t\x12<\n\ntimings_ms\x18\x04 \x03(\x0b\x32(.evdsearch.v1.Explanation.TimingsMsEntry\x12\x12\n\x05\x61lpha\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10rewrite_variants\x18\x06 \x03(\t\x12,\n\x05terms\x18\x07 \x03(\x0b\x32\x1d.evdsearch.v1.TermExplanation\x12\x0e\n\x06\x66ilter\x18\x08 \x01(\t\x12\x1b\n\x0e\x66ilter_matches\x18\t \x01(\x03H\x01\x88\x01\x01\x12\x13\n\x0bsearch_plan\x18\n \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x08\n\x06_alphaB\x11\n\x0f_filter_matches\"x\n\x0fTermExplanation\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x17\n\x0frewritten_query\x18\x03 \x01(\t\x12\x12\n\x05\x61lpha\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x65ntities\x18\x05 \x03(\tB\x08\n\x06_alpha\"a\n\x0eSearchResponse\x12\x1f\n\x04hits\x18\x01 \x03(\x0b\x32\x11.evdsearch.v1.Hit\x12.\n\x0b\x65xplanation\x18\x02 \x01(\x0b\x32\x19.evdsearch.v1.Explanation\"C\n\x12\x42\x61tchSearchRequest\x12-\n\x08requests\x18\x01 \x03(\x0b\x32\x1b.evdsearch.v1.SearchRequest\"F\n\x13\x42\x61tchSearchResponse\x12/\n\tresponses\x18\x01 \x03(\x0b\x32\x1c.evdsearch.v1.SearchResponse\"\x1e\n\x0eRewriteRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"\xbf\x01\n\x0fRewriteResponse\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\trewritten\x18\x02 \x01(\t\x12&\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\x14.evdsearch.v1.Entity\x12\x36\n\x0c\x64\x65scriptions\x18\x04 \x03(\x0b\x32 .evdsearch.v1.EntityDescriptions\x12\x10\n\x08rewriter\x18\x05 \x01(\t\x12\x18\n\x10rewrite_variants\x18\x06 \x03(\t\"\r\n\x0bInfoRequest\"\xb3\x03\n\x0cInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\npretrained\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\t\x12\x0b\n\x03\x64im\x18\x04 \x01(\x05\x12\x12\n\nindex_size\x18\x05 \x01(\x03\x12\x15\n\rindex_factory\x18\x06 \x01(\t\x12\x13\n\x0bkb_entities\x18\x07 \x01(\x03\x12\x17\n\x0fkb_descriptions\x18\x08 \x01(\x03\x12\x10\n\x08rewriter\x18\t \x01(\t\x12\x15\n\rdefault_alpha\x18\n \x01(\x01\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\t\x12\x0f\n\x07version\x18\x0c \x01(\t\x12\x12\n\ngeneration\x18\r \x01(\x03\x12\x11\n\tloaded_at\x18\x0e \x01(\t\x12\x17\n\x0ftext_cache_hits\x18\x0f \x01(\x03\x12\x19\n\x11text_cache_misses\x18\x10 \x01(\x03\x12\x17\n\x0ftext_cache_size\x18\x11 \x01(\x03\x12\x1b\n\x13text_cache_capacity\x18\x12 \x01(\x03\x12\x17\n\x0fmetadata_fields\x18\x13 \x03(\t\x12\x11\n\tmax_depth\x18\x14 \x01(\x05\"\x0f\n\rReloadRequest\"q\n\x0eReloadResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x11\n\tloaded_at\x18\x02 \x01(\t\x12\x12\n\nindex_size\x18\x03 \x01(\x03\x12\x13\n\x0bkb_entities\x18\x04 \x01(\x03\x12\x0f\n\x07seconds\x18\x05 \x01(\x01*S\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_FUSED\x10\x01\x12\x11\n\rMODE_ORIGINAL\x10\x02\x12\x12\n\x0eMODE_REWRITTEN\x10\x03\x32\xaf\x02\n\rSearchService\x12\x43\n\x06Search\x12\x1b.evdsearch.v1.SearchRequest\x1a\x1c.evdsearch.v1.SearchResponse\x12R\n\x0b\x42\x61tchSearch\x12 .evdsearch.v1.BatchSearchRequest\x1a!.evdsearch.v1.BatchSearchResponse\x12\x46\n\x07Rewrite\x12\x1c.evdsearch.v1.RewriteRequest\x1a\x1d.evdsearch.v1.RewriteResponse\x12=\n\x04Info\x12\x19.evdsearch.v1.InfoRequest\x1a\x1a.evdsearch.v1.InfoResponse2S\n\x0c\x41\x64minService\x12\x43\n\x06Reload\x12\x1b.evdsearch.v1.ReloadRequest\x1a\x1c.evdsearch.v1.ReloadResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'evdsearch.proto.evdsearch.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_HIT_METADATAENTRY']._loaded_options = None
+  _globals['_HIT_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_EXPLANATION_TIMINGSMSENTRY']._loaded_options = None
   _globals['_EXPLANATION_TIMINGSMSENTRY']._serialized_options = b'8\001'
-  _globals['_MODE']._serialized_start=1896
-  _globals['_MODE']._serialized_end=1979
+  _globals['_MODE']._serialized_start=2780
+  _globals['_MODE']._serialized_end=2863
   _globals['_SEARCHREQUEST']._serialized_start=60
-  _globals['_SEARCHREQUEST']._serialized_end=255
-  _globals['_HIT']._serialized_start=257
-  _globals['_HIT']._serialized_end=369
-  _globals['_ENTITY']._serialized_start=371
-  _globals['_ENTITY']._serialized_end=435
-  _globals['_DESCRIPTION']._serialized_start=437
-  _globals['_DESCRIPTION']._serialized_end=495
-  _globals['_ENTITYDESCRIPTIONS']._serialized_start=497
-  _globals['_ENTITYDESCRIPTIONS']._serialized_end=582
-  _globals['_EXPLANATION']._serialized_start=585
-  _globals['_EXPLANATION']._serialized_end=887
-  _globals['_EXPLANATION_TIMINGSMSENTRY']._serialized_start=829
-  _globals['_EXPLANATION_TIMINGSMSENTRY']._serialized_end=877
-  _globals['_SEARCHRESPONSE']._serialized_start=889
-  _globals['_SEARCHRESPONSE']._serialized_end=986
-  _globals['_BATCHSEARCHREQUEST']._serialized_start=988
-  _globals['_BATCHSEARCHREQUEST']._serialized_end=1055
-  _globals['_BATCHSEARCHRESPONSE']._serialized_start=1057
-  _globals['_BATCHSEARCHRESPONSE']._serialized_end=1127
-  _globals['_REWRITEREQUEST']._serialized_start=1129
-  _globals['_REWRITEREQUEST']._serialized_end=1159
-  _globals['_REWRITERESPONSE']._serialized_start=1162
-  _globals['_REWRITERESPONSE']._serialized_end=1353
-  _globals['_INFOREQUEST']._serialized_start=1355
-  _globals['_INFOREQUEST']._serialized_end=1368
-  _globals['_INFORESPONSE']._serialized_start=1371
-  _globals['_INFORESPONSE']._serialized_end=1762
-  _globals['_RELOADREQUEST']._serialized_start=1764
-  _globals['_RELOADREQUEST']._serialized_end=1779
-  _globals['_RELOADRESPONSE']._serialized_start=1781
-  _globals['_RELOADRESPONSE']._serialized_end=1894
-  _globals['_SEARCHSERVICE']._serialized_start=1982
-  _globals['_SEARCHSERVICE']._serialized_end=2285
-  _globals['_ADMINSERVICE']._serialized_start=2287
-  _globals['_ADMINSERVICE']._serialized_end=2370
+  _globals['_SEARCHREQUEST']._serialized_end=523
+  _globals['_WEIGHTEDTEXT']._serialized_start=525
+  _globals['_WEIGHTEDTEXT']._serialized_end=569
+  _globals['_METADATAVALUE']._serialized_start=572
+  _globals['_METADATAVALUE']._serialized_end=712
+  _globals['_HIT']._serialized_start=715
+  _globals['_HIT']._serialized_end=956
+  _globals['_HIT_METADATAENTRY']._serialized_start=880
+  _globals['_HIT_METADATAENTRY']._serialized_end=956
+  _globals['_ENTITY']._serialized_start=958
+  _globals['_ENTITY']._serialized_end=1022
+  _globals['_DESCRIPTION']._serialized_start=1024
+  _globals['_DESCRIPTION']._serialized_end=1082
+  _globals['_ENTITYDESCRIPTIONS']._serialized_start=1084
+  _globals['_ENTITYDESCRIPTIONS']._serialized_end=1169
+  _globals['_EXPLANATION']._serialized_start=1172
+  _globals['_EXPLANATION']._serialized_end=1605
+  _globals['_EXPLANATION_TIMINGSMSENTRY']._serialized_start=1528
+  _globals['_EXPLANATION_TIMINGSMSENTRY']._serialized_end=1576
+  _globals['_TERMEXPLANATION']._serialized_start=1607
+  _globals['_TERMEXPLANATION']._serialized_end=1727
+  _globals['_SEARCHRESPONSE']._serialized_start=1729
+  _globals['_SEARCHRESPONSE']._serialized_end=1826
+  _globals['_BATCHSEARCHREQUEST']._serialized_start=1828
+  _globals['_BATCHSEARCHREQUEST']._serialized_end=1895
+  _globals['_BATCHSEARCHRESPONSE']._serialized_start=1897
+  _globals['_BATCHSEARCHRESPONSE']._serialized_end=1967
+  _globals['_REWRITEREQUEST']._serialized_start=1969
+  _globals['_REWRITEREQUEST']._serialized_end=1999
+  _globals['_REWRITERESPONSE']._serialized_start=2002
+  _globals['_REWRITERESPONSE']._serialized_end=2193
+  _globals['_INFOREQUEST']._serialized_start=2195
+  _globals['_INFOREQUEST']._serialized_end=2208
+  _globals['_INFORESPONSE']._serialized_start=2211
+  _globals['_INFORESPONSE']._serialized_end=2646
+  _globals['_RELOADREQUEST']._serialized_start=2648
+  _globals['_RELOADREQUEST']._serialized_end=2663
+  _globals['_RELOADRESPONSE']._serialized_start=2665
+  _globals['_RELOADRESPONSE']._serialized_end=2778
+  _globals['_SEARCHSERVICE']._serialized_start=2866
+  _globals['_SEARCHSERVICE']._serialized_end=3169
+  _globals['_ADMINSERVICE']._serialized_start=3171
+  _globals['_ADMINSERVICE']._serialized_end=3254
 # @@protoc_insertion_point(module_scope)

@@ -19,7 +19,7 @@ MODE_ORIGINAL: Mode
 MODE_REWRITTEN: Mode
 
 class SearchRequest(_message.Message):
-    __slots__ = ("text", "image", "embedding", "k", "mode", "alpha", "explain")
+    __slots__ = ("text", "image", "embedding", "k", "mode", "alpha", "explain", "terms", "filter", "min_score", "min_relative", "offset", "diversity", "like_id", "with_metadata")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,14 @@ class SearchRequest(_message.Message):
     MODE_FIELD_NUMBER: _ClassVar[int]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MIN_RELATIVE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DIVERSITY_FIELD_NUMBER: _ClassVar[int]
+    LIKE_ID_FIELD_NUMBER: _ClassVar[int]
+    WITH_METADATA_FIELD_NUMBER: _ClassVar[int]
     text: str
     image: bytes
     embedding: _containers.RepeatedScalarFieldContainer[float]
@@ -34,23 +42,62 @@ class SearchRequest(_message.Message):
     mode: Mode
     alpha: float
     explain: bool
-    def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., embedding: _Optional[_Iterable[float]] = ..., k: _Optional[int] = ..., mode: _Optional[_Union[Mode, str]] = ..., alpha: _Optional[float] = ..., explain: _Optional[bool] = ...) -> None: ...
+    terms: _containers.RepeatedCompositeFieldContainer[WeightedText]
+    filter: str
+    min_score: float
+    min_relative: float
+    offset: int
+    diversity: float
+    like_id: int
+    with_metadata: bool
+    def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., embedding: _Optional[_Iterable[float]] = ..., k: _Optional[int] = ..., mode: _Optional[_Union[Mode, str]] = ..., alpha: _Optional[float] = ..., explain: _Optional[bool] = ..., terms: _Optional[_Iterable[_Union[WeightedText, _Mapping]]] = ..., filter: _Optional[str] = ..., min_score: _Optional[float] = ..., min_relative: _Optional[float] = ..., offset: _Optional[int] = ..., diversity: _Optional[float] = ..., like_id: _Optional[int] = ..., with_metadata: _Optional[bool] = ...) -> None: ...
+
+class WeightedText(_message.Message):
+    __slots__ = ("text", "weight")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    weight: float
+    def __init__(self, text: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class MetadataValue(_message.Message):
+    __slots__ = ("int_value", "float_value", "string_value", "bool_value", "datetime_value")
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    FLOAT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DATETIME_VALUE_FIELD_NUMBER: _ClassVar[int]
+    int_value: int
+    float_value: float
+    string_value: str
+    bool_value: bool
+    datetime_value: str
+    def __init__(self, int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ..., datetime_value: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("id", "uri", "score", "original_score", "rewritten_score", "captions")
+    __slots__ = ("id", "uri", "score", "original_score", "rewritten_score", "captions", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: MetadataValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[MetadataValue, _Mapping]] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_SCORE_FIELD_NUMBER: _ClassVar[int]
     REWRITTEN_SCORE_FIELD_NUMBER: _ClassVar[int]
     CAPTIONS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     id: int
     uri: str
     score: float
     original_score: float
     rewritten_score: float
     captions: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[int] = ..., uri: _Optional[str] = ..., score: _Optional[float] = ..., original_score: _Optional[float] = ..., rewritten_score: _Optional[float] = ..., captions: _Optional[_Iterable[str]] = ...) -> None: ...
+    metadata: _containers.MessageMap[str, MetadataValue]
+    def __init__(self, id: _Optional[int] = ..., uri: _Optional[str] = ..., score: _Optional[float] = ..., original_score: _Optional[float] = ..., rewritten_score: _Optional[float] = ..., captions: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, MetadataValue]] = ...) -> None: ...
 
 class Entity(_message.Message):
     __slots__ = ("name", "text", "start", "end")
@@ -83,7 +130,7 @@ class EntityDescriptions(_message.Message):
     def __init__(self, entity: _Optional[str] = ..., descriptions: _Optional[_Iterable[_Union[Description, _Mapping]]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("entities", "descriptions", "rewritten_query", "timings_ms", "alpha", "rewrite_variants")
+    __slots__ = ("entities", "descriptions", "rewritten_query", "timings_ms", "alpha", "rewrite_variants", "terms", "filter", "filter_matches", "search_plan")
     class TimingsMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -97,13 +144,35 @@ class Explanation(_message.Message):
     TIMINGS_MS_FIELD_NUMBER: _ClassVar[int]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
     REWRITE_VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    FILTER_MATCHES_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_PLAN_FIELD_NUMBER: _ClassVar[int]
     entities: _containers.RepeatedCompositeFieldContainer[Entity]
     descriptions: _containers.RepeatedCompositeFieldContainer[EntityDescriptions]
     rewritten_query: str
     timings_ms: _containers.ScalarMap[str, float]
     alpha: float
     rewrite_variants: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewritten_query: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., alpha: _Optional[float] = ..., rewrite_variants: _Optional[_Iterable[str]] = ...) -> None: ...
+    terms: _containers.RepeatedCompositeFieldContainer[TermExplanation]
+    filter: str
+    filter_matches: int
+    search_plan: str
+    def __init__(self, entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., descriptions: _Optional[_Iterable[_Union[EntityDescriptions, _Mapping]]] = ..., rewritten_query: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., alpha: _Optional[float] = ..., rewrite_variants: _Optional[_Iterable[str]] = ..., terms: _Optional[_Iterable[_Union[TermExplanation, _Mapping]]] = ..., filter: _Optional[str] = ..., filter_matches: _Optional[int] = ..., search_plan: _Optional[str] = ...) -> None: ...
+
+class TermExplanation(_message.Message):
+    __slots__ = ("text", "weight", "rewritten_query", "alpha", "entities")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    REWRITTEN_QUERY_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    weight: float
+    rewritten_query: str
+    alpha: float
+    entities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, text: _Optional[str] = ..., weight: _Optional[float] = ..., rewritten_query: _Optional[str] = ..., alpha: _Optional[float] = ..., entities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "explanation")
@@ -152,7 +221,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("model", "pretrained", "fingerprint", "dim", "index_size", "index_factory", "kb_entities", "kb_descriptions", "rewriter", "default_alpha", "device", "version", "generation", "loaded_at", "text_cache_hits", "text_cache_misses", "text_cache_size", "text_cache_capacity")
+    __slots__ = ("model", "pretrained", "fingerprint", "dim", "index_size", "index_factory", "kb_entities", "kb_descriptions", "rewriter", "default_alpha", "device", "version", "generation", "loaded_at", "text_cache_hits", "text_cache_misses", "text_cache_size", "text_cache_capacity", "metadata_fields", "max_depth")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRETRAINED_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +240,8 @@ class InfoResponse(_message.Message):
     TEXT_CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
     TEXT_CACHE_SIZE_FIELD_NUMBER: _ClassVar[int]
     TEXT_CACHE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     model: str
     pretrained: str
     fingerprint: str
@@ -189,7 +260,9 @@ class InfoResponse(_message.Message):
     text_cache_misses: int
     text_cache_size: int
     text_cache_capacity: int
-    def __init__(self, model: _Optional[str] = ..., pretrained: _Optional[str] = ..., fingerprint: _Optional[str] = ..., dim: _Optional[int] = ..., index_size: _Optional[int] = ..., index_factory: _Optional[str] = ..., kb_entities: _Optional[int] = ..., kb_descriptions: _Optional[int] = ..., rewriter: _Optional[str] = ..., default_alpha: _Optional[float] = ..., device: _Optional[str] = ..., version: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_at: _Optional[str] = ..., text_cache_hits: _Optional[int] = ..., text_cache_misses: _Optional[int] = ..., text_cache_size: _Optional[int] = ..., text_cache_capacity: _Optional[int] = ...) -> None: ...
+    metadata_fields: _containers.RepeatedScalarFieldContainer[str]
+    max_depth: int
+    def __init__(self, model: _Optional[str] = ..., pretrained: _Optional[str] = ..., fingerprint: _Optional[str] = ..., dim: _Optional[int] = ..., index_size: _Optional[int] = ..., index_factory: _Optional[str] = ..., kb_entities: _Optional[int] = ..., kb_descriptions: _Optional[int] = ..., rewriter: _Optional[str] = ..., default_alpha: _Optional[float] = ..., device: _Optional[str] = ..., version: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_at: _Optional[str] = ..., text_cache_hits: _Optional[int] = ..., text_cache_misses: _Optional[int] = ..., text_cache_size: _Optional[int] = ..., text_cache_capacity: _Optional[int] = ..., metadata_fields: _Optional[_Iterable[str]] = ..., max_depth: _Optional[int] = ...) -> None: ...
 
 class ReloadRequest(_message.Message):
     __slots__ = ()
