@@ -134,3 +134,24 @@ def test_format_1_export_runs_uncached(rewriter_dir: Path, tmp_path: Path) -> No
     assert runner.rewrite(*MORE[0]) == OnnxSeq2SeqRewriter(rewriter_dir, device="cpu").rewrite(*MORE[0])
     with pytest.raises(IncompatibleArtifact, match="no cached decoder"):
         OnnxSeq2SeqRewriter(old, device="cpu", cached=True)
+
+
+def test_bench_rewrite_latency_reports_cached_and_uncached(rewriter_dir: Path, tiny_world: Path,
+                                                           tmp_path: Path) -> None:
+    import json
+
+    from evdsearch.indexer.kb import KnowledgeBase
+    from evdsearch.training.rewriter.latency import LatencyConfig, markdown, run_latency
+
+    lines = (tiny_world / "encyclopedia.jsonl").read_text().splitlines()
+    with KnowledgeBase.open(tmp_path / "kb", readonly=False) as kb:
+        kb.import_records(json.loads(line) for line in lines if line.strip())
+    report = run_latency(LatencyConfig(rewriter=str(rewriter_dir), kb=str(tmp_path / "kb"), data=str(tiny_world),
+                                       n=0, batch_size=4, threads=1, torch=False, out=str(tmp_path / "out")))
+    assert report["queries"] > 4 and report["generated_tokens"] >= report["queries"]
+    assert set(report["rewriter"]) == {"onnxruntime", "onnxruntime-cached", "onnxruntime-cached-draft"}
+    assert report["same_rewrites"] == {"onnxruntime": 1.0, "onnxruntime-cached": 1.0, "onnxruntime-cached-draft": 1.0}
+    assert all(row["ms_per_token"] > 0 for rows in report["rewriter"].values() for row in rows)
+    table = markdown(report)
+    assert "onnxruntime-cached-draft | 1 |" in table and "ms per token" in table
+    assert (tmp_path / "out" / "latency.md").is_file()

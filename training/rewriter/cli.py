@@ -9,7 +9,7 @@ The pipeline, in order (each verb documents its flags with --help):
   evdsearch bench rewriters --data WORLD --kb KB --clip CLIP --sft ... --pro ... --finetuned-clip ... --out DIR
     (or: evdsearch bench retrieval ... --modes original,fused --rewriter template --rewriter PRO=DIR
          --finetuned-model CKPT --out DIR, the same table in the issue's command form)
-  evdsearch bench rewrite-latency --rewriter runs/rw/pro --kb KB --data WORLD --out DIR
+  evdsearch bench rewrite-latency --rewriter runs/rw/pro --kb KB --data WORLD --out DIR [--n 0 --no-torch]
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def register(tree: Any) -> None:
     _export(tree.add("train", "export-onnx", "export a rewriter (and optionally a CLIP text tower) to ONNX"))
     _clip(tree.add("train", "clip-rewrite", "fine-tune CLIP with captions rewritten by a frozen rewriter"))
     _bench(tree.add("bench", "rewriters", "unseen-entity recall: original vs template vs SFT vs PRO rewriters"))
-    _latency(tree.add("bench", "rewrite-latency", "rewrite latency on CPU: torch vs onnxruntime"))
+    _latency(tree.add("bench", "rewrite-latency",
+                      "rewrite latency on CPU: torch, ONNX uncached, cached, cached + drafts (per rewrite and token)"))
 
 
 def _deqr(p: argparse.ArgumentParser) -> None:
@@ -135,9 +136,13 @@ def _latency(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kb", required=True)
     p.add_argument("--data", required=True, help="shapes world folder (queries: its captions naming entities)")
     p.add_argument("--clip", help="also time this CLIP checkpoint's text tower")
-    p.add_argument("--n", type=int, default=100, help="queries (default 100)")
+    p.add_argument("--n", type=int, default=100,
+                   help="queries (default 100; 0: every caption of --split naming a KB entity, for the agreement "
+                        "check; the first 100 are timed)")
+    p.add_argument("--split", default="test", help="split the queries come from (default test)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-torch", dest="torch", action="store_false", help="skip transformers' generate (slow)")
     p.add_argument("--out", help="write latency.json / latency.md here")
     p.set_defaults(run=run_latency)
 
@@ -227,7 +232,8 @@ def _check_prompts(folder: str, read_records: Any) -> list[str]:
     from evdsearch.artifacts import REWRITER_META as META_FILE
 
     meta_path = Path(folder) / META_FILE
-    deqr = json.loads(meta_path.read_text())["config"]["deqr"] if meta_path.is_file() else None
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    deqr = (meta.get("config") or {}).get("deqr")  # a shipped rewriter's DEQR folder stayed where it was trained
     if deqr and Path(deqr).is_dir():
         return [r["input"] for r in read_records(deqr, limit=8)]
     return ["rewrite: a tomato on a table | tomato: a red round fruit",
@@ -261,6 +267,7 @@ def run_latency(args: argparse.Namespace) -> int:
     from evdsearch.training.rewriter.latency import run_latency as run
 
     cfg = LatencyConfig(rewriter=args.rewriter, kb=args.kb, data=args.data, out=args.out, n=args.n,
-                        batch_size=args.batch_size, threads=args.threads, clip=args.clip)
+                        split=args.split, batch_size=args.batch_size, threads=args.threads, clip=args.clip,
+                        torch=args.torch)
     print(markdown(run(cfg)))
     return 0
