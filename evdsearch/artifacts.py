@@ -18,6 +18,7 @@ REWRITER_ONNX_DIR = "onnx"  # sub-folder of the rewriter folder
 REWRITER_ENCODER_FILE = "encoder.onnx"
 REWRITER_DECODER_FILE = "decoder.onnx"
 REWRITER_ONNX_META = "export.json"
+REWRITER_CLIP_PIN = "clip_pin.json"  # a shipped rewriter: the one CLIP it was trained for (fingerprint), its KB, how to remake it
 REWRITER_ONNX_FORMAT = "evdsearch-rewriter-onnx"
 REWRITER_ONNX_FORMAT_VERSION = 2  # 2 adds the cached decoder; a version 1 export still runs (uncached)
 REWRITER_ONNX_FORMAT_VERSIONS = (1, 2)  # export versions the runner reads

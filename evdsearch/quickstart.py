@@ -1,7 +1,8 @@
 """`evdsearch quickstart`: the main job on the embedded default, each stage skipped when already done.
 
-shapes world → tiny CLIP → knowledge base (the world's encyclopedia) → index of the test images → gRPC.
-Stages call the public CLI verbs, so the quickstart exercises exactly what users run by hand.
+shapes world → tiny CLIP → knowledge base (`--kb-source`, default the world's encyclopedia) → the trained
+PRO rewriter (shipped for this CLIP, or `--train-rewriter`) → fusion weights calibrated with it → index of
+the test images → gRPC. Stages call the public CLI verbs, so the quickstart exercises what users run by hand.
 """
 
 from __future__ import annotations
@@ -62,19 +63,52 @@ def _can_export_onnx() -> bool:
     return all(find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout) -> int:
+def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout, kb_source: Path) -> int:
     layout.calibrated.unlink(missing_ok=True)  # a new KB holds no weights yet
-    return cli(["kb", "import", str(layout.world / "encyclopedia.jsonl"), "--kb", str(layout.kb)])
+    return cli(["kb", "import", str(kb_source), "--kb", str(layout.kb)])
 
 
-def _calibrate(cli: Callable[[list[str]], int], layout: QuickstartLayout) -> int:
-    """`kb calibrate` on the world's train and val captions, so the server fuses adaptively by default."""
+def _calibration_record(rewriter: str) -> str:
+    return f"evdsearch kb calibrate --splits train,val --rewriter {rewriter}\n"
+
+
+def _calibrate(cli: Callable[[list[str]], int], layout: QuickstartLayout, rewriter: str) -> int:
+    """`kb calibrate` on the world's train and val captions, encoded as the server will (with its rewriter), so
+    the server fuses adaptively by default."""
     from evdsearch.atomic import write_text_atomic
 
-    code = cli(["kb", "calibrate", "--kb", str(layout.kb), "--data", str(layout.world), "--model", str(layout.clip)])
+    code = cli(["kb", "calibrate", "--kb", str(layout.kb), "--data", str(layout.world), "--model", str(layout.clip),
+                "--rewriter", rewriter])
     if not code:
-        write_text_atomic(layout.calibrated, "evdsearch kb calibrate --splits train,val\n")
+        write_text_atomic(layout.calibrated, _calibration_record(rewriter))
     return code
+
+
+def _calibrated_with(layout: QuickstartLayout, rewriter: str) -> bool:
+    try:
+        return layout.calibrated.read_text(encoding="utf-8") == _calibration_record(rewriter)
+    except OSError:
+        return False
+
+
+def _choose_rewriter(args: argparse.Namespace, cli: Callable[[list[str]], int], layout: QuickstartLayout,
+                     kb_source: Path) -> str:
+    """--rewriter PATH|template|none as given; --train-rewriter or the shipped one (auto), ONNX-exported."""
+    from evdsearch import quickstart_rewriter as qr
+
+    if args.train_rewriter:
+        folder = qr.train_rewriter(cli, layout.workdir, layout.world, layout.clip, kb_source, stage=_stage)
+    elif args.rewriter != "auto":
+        return args.rewriter
+    else:
+        shipped = qr.shipped_rewriter(layout.clip, kb_source)
+        if shipped is None:
+            return "template"
+        folder = qr.install_shipped(layout.workdir)
+    if _can_export_onnx():
+        _stage("export the rewriter to ONNX (cached decoder)", qr.onnx_current(folder),
+               lambda: cli(["train", "export-onnx", "--rewriter", str(folder)]))
+    return str(folder)
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
@@ -99,17 +133,22 @@ def run_quickstart(args: argparse.Namespace) -> int:
                lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
-    _stage("import the encyclopedia into the knowledge base", (current_version(layout.kb) / "data.mdb").is_file(),
-           lambda: _import_kb(cli, layout))
-    _stage("calibrate per-entity fusion weights (adaptive fusion)", layout.calibrated.is_file(),
-           lambda: _calibrate(cli, layout))
+    kb_source = Path(args.kb_source) if args.kb_source else layout.world / "encyclopedia.jsonl"
+    if not kb_source.is_file():
+        raise UserError(f"--kb-source {kb_source} does not exist (a JSONL of entity descriptions)")
+    _stage(f"import {kb_source.name} into the knowledge base", (current_version(layout.kb) / "data.mdb").is_file(),
+           lambda: _import_kb(cli, layout, kb_source))
+    rewriter = _choose_rewriter(args, cli, layout, kb_source)
+    _stage(f"calibrate per-entity fusion weights (adaptive fusion, rewriter {Path(rewriter).name})",
+           _calibrated_with(layout, rewriter), lambda: _calibrate(cli, layout, rewriter))
     _stage("index the test images", (current_version(layout.index) / "manifest.json").is_file(),
            lambda: cli(["index", str(layout.world / "dataset_shapes.json"), "--split", "test",
                         "--out", str(layout.index), "--model", str(layout.clip)]))
     if args.no_serve:
-        print(f"[quickstart] ready; serve it with: evdsearch serve --index {layout.index} --kb {layout.kb}")
+        print(f"[quickstart] ready; serve it with: evdsearch serve --index {layout.index} --kb {layout.kb} "
+              f"--rewriter {rewriter}")
         return 0
-    return cli(["serve", "--index", str(layout.index), "--kb", str(layout.kb), "--rewriter", args.rewriter,
+    return cli(["serve", "--index", str(layout.index), "--kb", str(layout.kb), "--rewriter", rewriter,
                 "--host", args.host, "--port", str(args.port)])
 
 
@@ -132,7 +171,14 @@ def register(tree) -> None:
     parser.add_argument("--seed", type=int, default=0, help="world and training seed")
     parser.add_argument("--steps", type=int, default=0, help="CLIP training steps (0: the trainer's default)")
     parser.add_argument("--small", action="store_true", help="a smaller world, for a fast try-out")
-    parser.add_argument("--rewriter", default="template", help="none | template | a trained rewriter folder")
+    parser.add_argument("--rewriter", default="auto",
+                        help="auto (default: the shipped PRO rewriter when it was trained for this CLIP, else the "
+                             "template), none, template, or a trained rewriter folder")
+    parser.add_argument("--train-rewriter", action="store_true",
+                        help="train the PRO rewriter here (DEQR, SFT, PRO on the knowledge base; about an hour on "
+                             "2 cores) and serve it")
+    parser.add_argument("--kb-source", metavar="JSONL",
+                        help="entity descriptions to import (default: the world's encyclopedia.jsonl)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=50051, help="gRPC port")
     parser.add_argument("--no-serve", action="store_true", help="build everything, then exit without serving")
