@@ -141,7 +141,8 @@ def _latency(p: argparse.ArgumentParser) -> None:
                         "check; the first 100 are timed)")
     p.add_argument("--split", default="test", help="split the queries come from (default test)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU threads for every runtime (default 2; 0: what `serve` uses, the cached decoder 1)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="skip transformers' generate (slow)")
     p.add_argument("--out", help="write latency.json / latency.md here")
     p.set_defaults(run=run_latency)

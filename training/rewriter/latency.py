@@ -25,7 +25,7 @@ class LatencyConfig:
     split: str = "test"  # split the queries come from
     n: int = 100  # queries timed one at a time (0: every caption of the split that names a KB entity)
     batch_size: int = 16  # also time batches of this size (0: skip)
-    threads: int = 2  # CPU threads for both runtimes
+    threads: int = 2  # CPU threads for every runtime (0: what `serve` uses: the cached decoder 1, the rest the cores)
     clip: str | None = None  # also time the CLIP text tower (checkpoint folder), torch vs onnxruntime
     torch: bool = True  # also time transformers' generate (slow: 15x the ONNX runner)
 
@@ -92,7 +92,8 @@ def run_latency(cfg: LatencyConfig) -> dict[str, Any]:
     from evdsearch.engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
     from evdsearch.engine.rewriters.seq2seq import Seq2SeqRewriter
 
-    torch.set_num_threads(cfg.threads)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     items = _queries(cfg)
     backends: dict[str, Any] = {name: OnnxSeq2SeqRewriter(cfg.rewriter, device="cpu", threads=cfg.threads, **options)
                                 for name, options in ONNX_VARIANTS.items()}
