@@ -36,6 +36,10 @@ MAX_INPUT_TOKENS = 512  # as engine.rewriters.seq2seq
 CHUNK = 64  # prompts per generate call (the batcher's largest batch): one call over thousands pads them all
 # to the longest; prompts are sorted by length first, so a chunk holds prompts of similar length
 DRAFT_TOKENS = 8  # prompt tokens a one-row rewrite proposes per decoder call (speculative decoding)
+# intra-op threads of the cached decoder's sessions (at most the thread budget): its matrices are d_model-sized
+# (128 here), too small to split, and a decode alternates tiny graph runs with numpy; measured on the 2-core box
+# (docs/rewriter.md): 1 thread without spinning was fastest for one row and level for 16
+DECODE_THREADS = 1
 _log = logging.getLogger(__name__)
 
 
@@ -66,8 +70,9 @@ def session_providers(device: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def make_session(path: Path, device: str = "auto", threads: int = 0) -> Any:
-    """An onnxruntime InferenceSession on the chosen providers."""
+def make_session(path: Path, device: str = "auto", threads: int = 0, spinning: bool = True) -> Any:
+    """An onnxruntime InferenceSession on the chosen providers; `spinning=False`: idle pool threads sleep
+    instead of spinning between runs (for graphs run many times in a Python loop)."""
     import onnxruntime as ort
 
     from evdsearch.engine.threads import session_threads
@@ -76,6 +81,8 @@ def make_session(path: Path, device: str = "auto", threads: int = 0) -> Any:
     threads = threads or session_threads()  # the server's one budget unless the caller names a count
     if threads > 0:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # CUDA EP falls back to CPU for a few ops; not worth a warning per run
     return ort.InferenceSession(str(path), sess_options=options, providers=session_providers(device))
 
@@ -132,7 +139,10 @@ class OnnxSeq2SeqRewriter:
 
     def _session(self, name: str) -> Any:
         if name not in self._sessions:
-            self._sessions[name] = make_session(self.folder / ONNX_DIR / name, *self._session_args)
+            device, threads = self._session_args
+            if name in (CROSS_KV_FILE, DECODER_PAST_FILE):  # many tiny runs: see DECODE_THREADS
+                threads = threads or DECODE_THREADS
+            self._sessions[name] = make_session(self.folder / ONNX_DIR / name, device, threads, spinning=False)
         return self._sessions[name]
 
     @property
