@@ -16,14 +16,12 @@ from evdsearch.benchmarks.index_scale import (
     IndexScaleConfig,
     Point,
     environment,
-    mixture_parameters,
-    mixture_vectors,
     operating_points,
-    recall_at_k,
     rss_mb,
     time_batched,
     time_single,
 )
+from evdsearch.benchmarks.synthetic_vectors import mixture_parameters, mixture_vectors, recall_at_k
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.search_api import DEFAULT_ALPHA
 
 MACHINE = "2-core CPU dev box"  # label on the plot
 
@@ -35,7 +36,8 @@ def register(tree: Any) -> None:
                    help="extra paired McNemar test between two rows, e.g. 'fused adaptive[train+val] + PRO,"
                         "fused adaptive[train+val] + SFT'")
     p.add_argument("--out", required=True, help="report folder (quality.md, quality.json, quality.png)")
-    p.add_argument("--alpha", type=float, default=0.5, help="the fixed weight of the fixed-alpha rows (0.5)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help=f"the fixed weight of the fixed-alpha rows ({DEFAULT_ALPHA:g})")
     p.add_argument("--split", default="test")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
@@ -56,8 +58,8 @@ def _inside(root: Path, path: str) -> str:
 
 def worlds_from_args(args: argparse.Namespace) -> list[Any]:
     """Flags -> WorldSpecs, every path checked."""
+    from evdsearch.benchmarks.quality import WorldSpec
     from evdsearch.errors import InvalidInput, NotFound
-    from evdsearch.evaluation.quality import WorldSpec
 
     if not args.kb:
         raise InvalidInput("give at least one --kb (a knowledge base calibrated with `evdsearch kb calibrate`)")
@@ -91,8 +93,9 @@ def worlds_from_args(args: argparse.Namespace) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from evdsearch.benchmarks.quality import QualityConfig, run_quality
+    from evdsearch.benchmarks.quality_report import markdown
     from evdsearch.errors import InvalidInput
-    from evdsearch.evaluation.quality import QualityConfig, markdown, run_quality
 
     comparisons = []
     for text in args.compare:

@@ -67,5 +67,5 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("text->image R@1")
     ax.set_ylim(0, 1.05)
     ax.set_title(title(result), fontsize=9)
-    ax.legend()
+    ax.legend(title="mode", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     return save_figure(fig, Path(path))

@@ -11,7 +11,8 @@ import argparse
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
-from evdsearch.engine.fusion_options import add_ensemble_option
+from evdsearch.engine_options import add_ensemble_option
+from evdsearch.search_api import DEFAULT_ALPHA
 
 DATASET_NAMES = ("flickr30k", "mscoco", "karpathy-json")
 
@@ -38,8 +39,9 @@ def register(tree: Any) -> None:
                              "rewriting-mode rows to the table (repeatable, e.g. a control)")
     parser.add_argument("--out", help="write the comparison table here (rewriter_results.md/.json/.png); "
                                       "--json / --markdown are the one-model report's")
-    parser.add_argument("--alpha", type=float, default=0.5,
-                        help="rewritten-query weight in fused mode for entities without a calibrated weight")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, metavar="A",
+                        help="rewritten-query weight in fused mode for entities without a calibrated weight "
+                             f"(default {DEFAULT_ALPHA:g}); --fixed-alpha instead gives every query one weight")
     parser.add_argument("--fixed-alpha", type=float, metavar="A",
                         help="one weight for every query, ignoring the KB's calibrated weights (EvdCLIP)")
     add_ensemble_option(parser)

@@ -108,9 +108,10 @@ def milvus_folder(faiss_folder: Path, out: Path, db: Path) -> None:
 
 def faiss_vs_milvus(cfg: ScaleOutConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """Recall@1/5/10 over every caption of the split, and single-query latency, through the search engine."""
-    from evdsearch.engine.api import EngineConfig, SearchRequest
+    from evdsearch.engine.api import EngineConfig
     from evdsearch.engine.search import SearchEngine
     from evdsearch.karpathy import load_karpathy
+    from evdsearch.search_api import SearchRequest
 
     milvus_folder(cfg.out / "sequential", cfg.out / "milvus", cfg.out / "milvus.db")
     dataset = load_karpathy(cfg.source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from evdsearch.benchmarks.serve_report import OURS, PEER, plot, tables
+from evdsearch.benchmarks.serve_report import OURS, PEER, tables
 from evdsearch.client.channel import add_client_security_options
 
 
@@ -141,6 +141,7 @@ def grpc_info(address: str, timeout_s: float, security: Any = None) -> dict[str,
 def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     """Flags -> the result dict (config, server info, one row per mode x concurrency)."""
     from evdsearch.benchmarks import serve_load
+    from evdsearch.benchmarks import workloads as streams
     from evdsearch.errors import InvalidInput
 
     serve_load.check_target(args.server, args.allow_remote)
@@ -153,9 +154,9 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     if args.protocol == "grpc" and (not modes or set(modes) - {"fused", "original", "rewritten"}):
         raise InvalidInput(f"--mode takes fused, original, rewritten (comma-separated), got {args.mode!r}")
-    levels, queries = _levels(args.concurrency), serve_load.read_queries(args.queries)
-    workloads = serve_load.make_workloads([w.strip() for w in args.workloads.split(",") if w.strip()], queries,
-                                          args.zipf_exponent)
+    levels, queries = _levels(args.concurrency), streams.read_queries(args.queries)
+    workloads = streams.make_workloads([w.strip() for w in args.workloads.split(",") if w.strip()], queries,
+                                       args.zipf_exponent)
     also = _labelled_servers(args.also)
     if args.baseline and args.baseline not in {args.label, *(label for label, _ in also)}:
         raise InvalidInput(f"--baseline {args.baseline} names no server: give --label or an --also LABEL")
@@ -202,6 +203,7 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from evdsearch.benchmarks.serve_plot import plot
     from evdsearch.plots import print_report, write_bundle
 
     result = run_benchmark(args)

@@ -1,10 +1,11 @@
-"""Tables and plot of a `bench serve` result: per-cell rows, the ratios against a peer, time outside the encoder."""
+"""Tables of a `bench serve` result: per-cell rows, the ratios against a peer, time outside the encoder (the plot:
+serve_plot.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from evdsearch.plots import Table, fmt, new_figure
+from evdsearch.plots import Table, fmt
 
 STAGES = ("rewrite", "encode", "search", "hydrate")
 OURS, PEER = "evdsearch", "clip-back"  # server labels in rows and tables
@@ -111,54 +112,3 @@ def _comparison_table(comparison: list[dict[str, Any]], peer: str = PEER, same_m
 def _errors(row: dict[str, Any]) -> str:
     codes = ", ".join(f"{code} {n}" for code, n in row["error_codes"].items())
     return f"{row['errors']} ({codes})" if codes else str(row["errors"])
-
-
-def plot(result: dict[str, Any]) -> Any:
-    """QPS and p50/p99 latency vs concurrency per server and mode (medians over rounds), plus the stage
-    breakdown at the lowest concurrency."""
-    from evdsearch.benchmarks.serve_compare import cells
-
-    rows = result["results"]
-    has_stages = any(r["stages_ms"] for r in rows)
-    fig, axes = new_figure(ncols=3 if has_stages else 2, width=5.0)
-    qps_ax, lat_ax = axes[:2]
-    medians = cells(rows)
-    cfg = result["config"]
-    for server, load, mode in dict.fromkeys((server, load, mode) for server, load, mode, _ in medians):
-        mine = sorted((level, m) for (s, w, md, level), m in medians.items() if (s, w, md) == (server, load, mode))
-        levels = [level for level, _ in mine]
-        label = " ".join([*([server] if cfg.get("peer") or cfg.get("also") else []),
-                          *([load] if len(cfg.get("workloads", [])) > 1 else []), mode])
-        (line,) = qps_ax.plot(levels, [m["qps"] for _, m in mine], "-o", label=label)
-        lat_ax.plot(levels, [m["p50_ms"] for _, m in mine], "-o", color=line.get_color(), label=f"{label} p50")
-        lat_ax.plot(levels, [m["p99_ms"] for _, m in mine], "--^", color=line.get_color(), label=f"{label} p99")
-    for ax, ylabel in ((qps_ax, "queries / s"), (lat_ax, "latency ms")):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrent clients")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    qps_ax.set_title("throughput")
-    lat_ax.set_title("latency")
-    if has_stages:
-        _stage_bars(axes[2], [r for r in rows if r["stages_ms"] and r.get("round", 1) == 1])
-    if cfg.get("machine"):
-        fig.suptitle(cfg["machine"], fontsize=9)
-    return fig
-
-
-def _stage_bars(stage_ax: Any, rows: list[dict[str, Any]]) -> None:
-    """Stacked mean server stage times per mode at the lowest concurrency (queueing least distorts them)."""
-    lowest = min(r["concurrency"] for r in rows)
-    bars = [r for r in rows if r["concurrency"] == lowest and r["stages_ms"]]
-    bottom = [0.0] * len(bars)
-    seen = {s for r in bars for s in r["stages_ms"]}
-    for stage in [s for s in STAGES if s in seen] + sorted(seen - set(STAGES)):
-        values = [r["stages_ms"].get(stage, 0.0) for r in bars]
-        names = [f"{r['server']}\n{r.get('workload', 'cycle')}\n{r['mode']}" for r in bars]
-        stage_ax.bar(names if len(set(names)) > len({r["mode"] for r in bars}) else [r["mode"] for r in bars],
-                     values, bottom=bottom, label=stage)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    stage_ax.set_title(f"server stages at concurrency {lowest}")
-    stage_ax.set_ylabel("mean ms")
-    stage_ax.legend(fontsize=8)

@@ -37,6 +37,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from evdsearch.benchmarks import serve_load
     from evdsearch.benchmarks.serve_cli import grpc_info
     from evdsearch.benchmarks.soak import SoakConfig, run_soak
+    from evdsearch.benchmarks.workloads import read_queries
     from evdsearch.client.channel import security_from_args
 
     serve_load.check_target(args.server, args.allow_remote)
@@ -47,7 +48,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     call, close = serve_load.grpc_caller(args.server, args.mode, k=args.k, explain=False, timeout_s=args.timeout,
                                          channels=args.channels, security=security)
     try:
-        result = run_soak(call, serve_load.read_queries(args.queries), cfg, args.server_pid)
+        result = run_soak(call, read_queries(args.queries), cfg, args.server_pid)
     finally:
         close()
     config = {"server": args.server, "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,

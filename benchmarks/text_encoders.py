@@ -66,18 +66,9 @@ def ms_per_query(encoders: dict[str, Any], repeats: int) -> dict[str, float]:
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
-def export_text_tower(model: str, out: Path, pretrained: str | None = None) -> None:
-    """`evdsearch train export-onnx --clip ...` (the public verb: benchmarks do not import training)."""
-    from evdsearch.cli import main as cli
-    from evdsearch.errors import UserError
-
-    argv = ["train", "export-onnx", "--clip", model, "--clip-out", str(out)]
-    if cli(argv + (["--clip-pretrained", pretrained] if pretrained else [])) != 0:
-        raise UserError(f"exporting the text tower of {model} failed")
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import evdsearch.evaluation.retrieval as retrieval
+    from evdsearch.benchmarks.onnx_export import export_text_tower
     from evdsearch.clip_models import load_clip
     clip = load_clip(args.model, device="cpu")
     export = Path(args.work) / "onnx"

@@ -16,7 +16,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from evdsearch.engine.api import MAX_BATCH, DeadlineExceeded, SearchRequest, SearchResponse
+from evdsearch.engine.api import DeadlineExceeded
+from evdsearch.search_api import MAX_BATCH, SearchRequest, SearchResponse
 
 _log = logging.getLogger(__name__)
 DEFAULT_WINDOW_MS = 2.0  # how long the first request of a batch waits for company

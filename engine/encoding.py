@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from evdsearch.engine.api import RewriteResult
 from evdsearch.engine.validation import Query
+from evdsearch.search_api import RewriteResult
 
 
 def mean_direction(vectors: np.ndarray) -> np.ndarray:

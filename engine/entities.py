@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from evdsearch.engine.api import EntityMention
+from evdsearch.search_api import EntityMention
 
 _WORD_RE = re.compile(r"\S+")  # whitespace-separated words; normalisation strips their punctuation
 

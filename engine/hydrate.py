@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from evdsearch.engine.api import Hit
+from evdsearch.search_api import Hit
 
 
 def make_hit(item: Any, row: int, score: float, original: float, rewritten: float) -> Hit:

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evdsearch.engine.api import RewriteResult
 from evdsearch.engine.entities import EntityMatcher, distinct_entities
 from evdsearch.engine.rewriters.base import Rewriter
+from evdsearch.search_api import RewriteResult
 
 if TYPE_CHECKING:
     from evdsearch.indexer.kb import KnowledgeBase
@@ -119,7 +119,7 @@ class QueryRewriter:
                 if cached is not None:
                     seen[query] = Lookup(cached, pending=False)
                 else:
-                    result = self._evidence(query)
+                    result = self.evidence(query)
                     if not result.descriptions:  # nothing to rewrite: final as it is
                         self.cache.put(query, result)
                     seen[query] = Lookup(result, pending=bool(result.descriptions))
@@ -159,8 +159,9 @@ class QueryRewriter:
         return [(text, [template_rewrite(query, evidence)]) for text, (query, evidence)
                 in zip(rewritten, items, strict=True)]
 
-    def _evidence(self, query: str) -> RewriteResult:
-        """Entities and descriptions; no rewriter call (a query without evidence stays as it is)."""
+    def evidence(self, query: str) -> RewriteResult:
+        """The query's entities and the descriptions the rewriter would get for them, without calling the
+        rewriter (`rewritten` is the query itself); calibration scores exactly this evidence."""
         mentions = self.matcher.find(query) if self.matcher is not None else []
         entities = distinct_entities(mentions)
         descriptions = {}

@@ -8,22 +8,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evdsearch.engine.adaptive_alpha import AlphaPolicy
-from evdsearch.engine.api import (
-    DeadlineExceeded,
-    EngineConfig,
-    EngineInfo,
-    Explanation,
-    RewriteResult,
-    SearchRequest,
-    SearchResponse,
-)
+from evdsearch.engine.alpha import AlphaPolicy
+from evdsearch.engine.api import DeadlineExceeded, EngineConfig
 from evdsearch.engine.embedding_cache import CachedTextEncoder
 from evdsearch.engine.encoding import encode_queries
 from evdsearch.engine.fusion import fuse_queries
 from evdsearch.engine.hydrate import hydrate_hits
 from evdsearch.engine.rewriting import QueryRewriter
-from evdsearch.engine.validation import Query, check_batch, check_text
+from evdsearch.engine.validation import Query, check_alpha, check_batch, check_text
+from evdsearch.search_api import EngineInfo, Explanation, RewriteResult, SearchRequest, SearchResponse
 
 if TYPE_CHECKING:
     from evdsearch.clip_models import LoadedClip
@@ -42,9 +35,9 @@ def needs_rewrite(query: Query) -> bool:
     return query.mode != "original" or query.explain
 
 
-def q_prime_counts(query: Query) -> bool:
+def q_prime_counts(query: Query, alpha: float) -> bool:
     """Whether q' can change this query's answer: shown, searched alone, or fused with a weight above 0."""
-    return query.explain or query.mode == "rewritten" or (query.mode == "fused" and query.alpha > 0)
+    return query.explain or query.mode == "rewritten" or (query.mode == "fused" and alpha > 0)
 
 
 class _Stopwatch:
@@ -71,7 +64,7 @@ class SearchEngine:
         self.config = config
         self.kb = kb
         self.dim = int(store.dim)
-        self.alpha_policy = AlphaPolicy.from_kb(kb, config.alpha, config.adaptive_alpha)
+        self.alpha_policy = AlphaPolicy.from_kb(kb, check_alpha(config.alpha), config.adaptive_alpha)
         self.encoder = CachedTextEncoder(clip, config.embedding_cache_size,  # what queries are encoded with
                                          serialize=config.threads > 0)
 
@@ -110,24 +103,25 @@ class SearchEngine:
 
         Stage timings in explanations are those of the whole batch.
         """
-        queries = check_batch(reqs, self.dim, self.config.alpha)
+        queries = check_batch(reqs, self.dim)
         if not queries:
             return []
         watch = _Stopwatch()
         check_deadline(deadline)
-        rewrites = self._rewrite_stage(reqs, queries)
+        rewrites, alphas = self._rewrite_stage(queries)
         watch.lap("rewrite")
         check_deadline(deadline)
         q, q_rewritten = encode_queries(self.encoder, queries, rewrites)
         watch.lap("encode")
         check_deadline(deadline)
-        scores, ids = self.store.search(self._search_vectors(queries, q, q_rewritten), max(x.k for x in queries))
+        scores, ids = self.store.search(self._search_vectors(queries, alphas, q, q_rewritten),
+                                        max(x.k for x in queries))
         watch.lap("search")
         check_deadline(deadline)
         hits = [hydrate_hits(self.store, scores[i], ids[i], query.k, q[i], q_rewritten[i])
                 for i, query in enumerate(queries)]
         watch.lap("hydrate")
-        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms, query.alpha)
+        return [SearchResponse(hits=hits[i], explanation=self._explain(rewrites[i], watch.timings_ms, alphas[i])
                                if query.explain else None) for i, query in enumerate(queries)]
 
     def cached_text_query(self, req: SearchRequest) -> bool:
@@ -143,9 +137,9 @@ class SearchEngine:
         rewrite = self.rewriter.cache.peek(text)
         return rewrite is not None and all(self.encoder.contains(t) for t in (rewrite.rewritten, *rewrite.variants))
 
-    def _rewrite_stage(self, reqs: Sequence[SearchRequest], queries: list[Query]) -> list[RewriteResult | None]:
-        """Rewrites for the text queries whose mode or explanation needs q'; the others keep q' = q. Sets each
-        text query's weight α (from its entities, before any model runs).
+    def _rewrite_stage(self, queries: list[Query]) -> tuple[list[RewriteResult | None], list[float]]:
+        """Rewrites for the text queries whose mode or explanation needs q' (the others keep q' = q), and each
+        query's weight α (engine/alpha.py's order; decided from its entities before any model runs).
 
         An original-mode query without `explain` is neither rewritten nor encoded twice, and neither is a fused
         query whose α is 0 (its q' is weighted 0, so the answer cannot change): its hits' rewritten_score then
@@ -155,14 +149,15 @@ class SearchEngine:
         looked = dict(zip(wanted, self.rewriter.lookup([queries[i].text for i in wanted]), strict=True))
         rewrites = [looked[i].result if i in looked else None if query.text is None
                     else RewriteResult(query=query.text, rewritten=query.text) for i, query in enumerate(queries)]
-        self.alpha_policy.apply(reqs, queries, rewrites)
-        self.rewriter.finish([item for i, item in looked.items() if q_prime_counts(queries[i])])
-        return rewrites
+        alphas = [self.alpha_policy.resolve(query.alpha, list(rewrite.descriptions) if rewrite else ())
+                  for query, rewrite in zip(queries, rewrites, strict=True)]
+        self.rewriter.finish([item for i, item in looked.items() if q_prime_counts(queries[i], alphas[i])])
+        return rewrites, alphas
 
     @staticmethod
-    def _search_vectors(queries: list[Query], q: np.ndarray, q_rewritten: np.ndarray) -> np.ndarray:
+    def _search_vectors(queries: list[Query], alphas: list[float], q: np.ndarray, q_rewritten: np.ndarray) -> np.ndarray:
         """Per row: q, q' or the fused (1-alpha)*q + alpha*q' (not re-normalised)."""
-        fused = fuse_queries(q, q_rewritten, np.array([query.alpha for query in queries], dtype=np.float32))
+        fused = fuse_queries(q, q_rewritten, np.array(alphas, dtype=np.float32))
         pick = {"original": q, "rewritten": q_rewritten, "fused": fused}
         return np.stack([pick[query.mode][i] for i, query in enumerate(queries)]).astype(np.float32)
 

@@ -9,18 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from evdsearch.engine.api import (
-    DECODE_SIDE,
+from evdsearch.engine.api import DECODE_SIDE
+from evdsearch.errors import InvalidInput, ResourceExhausted
+from evdsearch.search_api import (
     MAX_BATCH,
     MAX_BATCH_PIXELS,
     MAX_IMAGE_PIXELS,
     MAX_K,
     MAX_QUERY_CHARS,
     MODES,
-    ResourceExhausted,
     SearchRequest,
 )
-from evdsearch.errors import InvalidInput
 
 
 @dataclass
@@ -32,7 +31,7 @@ class Query:
     vector: np.ndarray | None  # L2-normalised float32 (dim,)
     k: int
     mode: str
-    alpha: float
+    alpha: float | None  # the request's own weight of the rewritten query; None: the engine's AlphaPolicy decides
     explain: bool
 
 
@@ -147,14 +146,14 @@ def _given(name: str, value: Any) -> bool:
     return len(value) > 0 if hasattr(value, "__len__") else True
 
 
-def check_request(req: SearchRequest, dim: int, default_alpha: float) -> Query:
+def check_request(req: SearchRequest, dim: int) -> Query:
     """Validate one request, cheapest checks first, decoding the image last."""
     fields = {"text": req.text, "image": req.image_bytes, "embedding": req.embedding}
     given = [name for name, value in fields.items() if _given(name, value)]
     if len(given) != 1:
         what = " and ".join(given) if given else "none"
         raise InvalidInput(f"give exactly one of text, image or embedding per request (got {what})")
-    alpha = check_alpha(default_alpha if req.alpha is None else req.alpha)
+    alpha = None if req.alpha is None else check_alpha(req.alpha)
     k, mode = check_k(req.k), check_mode(req.mode)
     kind = given[0]
     return Query(
@@ -174,7 +173,7 @@ def check_batch_pixels(reqs: Any) -> None:
                                 f"is {MAX_BATCH_PIXELS:,} per batch: send fewer or smaller images per call")
 
 
-def check_batch(reqs: Any, dim: int, default_alpha: float) -> list[Query]:
+def check_batch(reqs: Any, dim: int) -> list[Query]:
     """Validate every request of a batch; the first bad one is named by its position."""
     if len(reqs) > MAX_BATCH:
         raise InvalidInput(f"a batch holds at most {MAX_BATCH} requests, got {len(reqs)}")
@@ -182,7 +181,7 @@ def check_batch(reqs: Any, dim: int, default_alpha: float) -> list[Query]:
     checked = []
     for position, req in enumerate(reqs):
         try:
-            checked.append(check_request(req, dim, default_alpha))
+            checked.append(check_request(req, dim))
         except InvalidInput as err:
             if len(reqs) == 1:
                 raise

@@ -1,74 +1,88 @@
-"""The `evdsearch` command: a thin dispatcher; each verb lives in the module that implements it.
+"""The `evdsearch` command: the verb table, and a dispatcher that stays out of the verbs' way.
 
-Each module listed in COMMAND_MODULES has `register(tree: CommandTree) -> None`, which adds its
-parsers and sets `run=callable(args) -> int | None`. Modules import heavy libraries inside `run`,
-so `evdsearch --help` stays fast.
+Each verb is implemented by one module, named in VERBS; the module's `register(tree)` adds its parser(s) with
+`tree.add(group, name, help)` and sets `run=callable(args) -> int | None`. Verb modules import heavy libraries
+inside `run`, so `evdsearch --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from evdsearch.errors import UserError
-
-# One entry per module that registers verbs; order is the order of `evdsearch --help`.
-COMMAND_MODULES: tuple[str, ...] = (
-    "evdsearch.quickstart",
-    "evdsearch.training.shapes_world.cli",
-    "evdsearch.training.clip.cli",
-    "evdsearch.indexer.cli",
-    "evdsearch.indexer.kb_cli",
-    "evdsearch.evaluation.calibrate_cli",
-    "evdsearch.indexer.verify_cli",
-    "evdsearch.engine.serve_cli",
-    "evdsearch.client.search_cli",
-    "evdsearch.client.admin_cli",
-    "evdsearch.benchmarks.retrieval_cli",
-    "evdsearch.benchmarks.quality_cli",
-    "evdsearch.benchmarks.serve_cli",
-    "evdsearch.benchmarks.soak_cli",
-    "evdsearch.benchmarks.index_scale_cli",
-    "evdsearch.benchmarks.scale_out_cli",
-    "evdsearch.benchmarks.indexing_cli",
-    "evdsearch.benchmarks.classify_cli",
-    "evdsearch.demo.cli",
-    "evdsearch.training.llm.cli",
-    "evdsearch.training.evd.cli",
-    "evdsearch.training.rewriter.cli",
-    "evdsearch.training.descriptions.cli",
+from evdsearch import kb_cli, quickstart
+from evdsearch.benchmarks import (
+    classify_cli,
+    index_scale_cli,
+    indexing_cli,
+    kb_sources_cli,
+    quality_cli,
+    retrieval_cli,
+    rewriters_cli,
+    scale_out_cli,
+    soak_cli,
 )
+from evdsearch.benchmarks import serve_cli as bench_serve_cli
+from evdsearch.client import admin_cli, search_cli
+from evdsearch.command_tree import CommandTree
+from evdsearch.demo import cli as demo_cli
+from evdsearch.engine.cli import serve
+from evdsearch.errors import UserError
+from evdsearch.indexer import cli as index_cli
+from evdsearch.indexer import verify_cli
+from evdsearch.training.clip import cli as clip_cli
+from evdsearch.training.descriptions import cli as descriptions_cli
+from evdsearch.training.evd import cli as evd_cli
+from evdsearch.training.llm import cli as llm_cli
+from evdsearch.training.rewriter import cli as rewriter_cli
+from evdsearch.training.shapes_world import cli as world_cli
 
-GROUPS = {  # verb groups with sub-verbs
-    "world": "build the procedural shapes world",
-    "train": "train models (clip, rewriter, ...)",
-    "llm": "install the local LLMs that write descriptions",
-    "evd": "entity visual descriptions from an LLM",
-    "kb": "the LMDB knowledge base of entity visual descriptions",
-    "bench": "benchmarks: retrieval recall, serving latency, ...",
-}
-
-
-class CommandTree:
-    """Hands out sub-parsers so modules can add verbs without knowing the parser layout."""
-
-    def __init__(self, parser: argparse.ArgumentParser) -> None:
-        self._top = parser.add_subparsers(dest="command", metavar="COMMAND")
-        self._groups: dict[str, argparse._SubParsersAction] = {}
-
-    def add(self, group: str | None, name: str, help: str) -> argparse.ArgumentParser:
-        """Add `evdsearch [group] name`; returns its parser."""
-        if group is None:
-            return self._top.add_parser(name, help=help, description=help)
-        if group not in self._groups:
-            group_parser = self._top.add_parser(group, help=GROUPS[group], description=GROUPS[group])
-            self._groups[group] = group_parser.add_subparsers(dest="verb", metavar="VERB")
-            group_parser.set_defaults(run=lambda _args, p=group_parser: p.print_help() or 2)
-        return self._groups[group].add_parser(name, help=help, description=help)
-
+# Every verb and the module that implements it, in the order of `evdsearch --help`.
+VERBS: tuple[tuple[str, ModuleType], ...] = (
+    ("quickstart", quickstart),
+    ("world make", world_cli),
+    ("train clip", clip_cli),
+    ("index", index_cli),
+    ("kb import", kb_cli),
+    ("kb get", kb_cli),
+    ("kb stats", kb_cli),
+    ("kb export", kb_cli),
+    ("kb calibrate", kb_cli),
+    ("verify", verify_cli),
+    ("serve", serve),
+    ("search", search_cli),
+    ("info", admin_cli),
+    ("reload", admin_cli),
+    ("bench retrieval", retrieval_cli),
+    ("bench quality", quality_cli),
+    ("bench kb-sources", kb_sources_cli),
+    ("bench serve", bench_serve_cli),
+    ("bench soak", soak_cli),
+    ("bench index-scale", index_scale_cli),
+    ("bench scale-out", scale_out_cli),
+    ("bench indexing", indexing_cli),
+    ("bench classify", classify_cli),
+    ("bench rewriters", rewriters_cli),
+    ("bench rewrite-latency", rewriters_cli),
+    ("demo", demo_cli),
+    ("llm install", llm_cli),
+    ("llm list", llm_cli),
+    ("evd generate", evd_cli),
+    ("evd select", evd_cli),
+    ("evd label", evd_cli),
+    ("train deqr", rewriter_cli),
+    ("train rewriter", rewriter_cli),
+    ("train rewriter-pro", rewriter_cli),
+    ("train export-onnx", rewriter_cli),
+    ("train clip-rewrite", rewriter_cli),
+    ("train ift", descriptions_cli),
+    ("train fudd", descriptions_cli),
+    ("train ex2", descriptions_cli),
+    ("train ex2-inspect", descriptions_cli),
+)
 
 DESCRIPTION = ("Text-to-image search with CLIP + FAISS that rewrites queries with entity visual descriptions. "
                "Start with `evdsearch quickstart`; `evdsearch COMMAND --help` says more.")
@@ -77,17 +91,13 @@ DESCRIPTION = ("Text-to-image search with CLIP + FAISS that rewrites queries wit
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evdsearch", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    tree = CommandTree(parser)
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            # A verb whose optional part is not installed is left out; tests assert all import here.
-            if not err.name or not (module_name == err.name or module_name.startswith(err.name + ".")):
-                raise
-            logging.getLogger(__name__).debug("verb module %s not present", module_name)
-            continue
+    tree = CommandTree(parser, VERBS)
+    for module in dict.fromkeys(module for _, module in VERBS):  # each module once, in table order
+        tree.module = module
         module.register(tree)
+    missing = [verb for verb, _ in VERBS if verb not in tree.added]
+    if missing:
+        raise AssertionError(f"verbs in VERBS that no module added: {', '.join(missing)}")
     return parser
 
 

@@ -21,3 +21,8 @@ class ModelUnavailable(UserError):
 
 class IncompatibleArtifact(UserError):
     """An index, KB or checkpoint that does not fit what it is used with (e.g. model mismatch)."""
+
+
+class ResourceExhausted(UserError):
+    """A request within the per-item limits that asks for more work than the server allows at once
+    (e.g. a batch over its pixel budget); gRPC RESOURCE_EXHAUSTED."""

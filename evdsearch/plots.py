@@ -61,7 +61,8 @@ def new_figure(ncols: int = 1, width: float = 7.0, height: float = 4.5) -> tuple
 def save_figure(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure made with layout="constrained" lays itself out
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -1,8 +1,8 @@
 """`evdsearch quickstart`: the main job on the embedded default, each stage skipped when already done.
 
-shapes world → tiny CLIP → knowledge base (`--kb-source`, default the world's encyclopedia) → the trained
-PRO rewriter (shipped for this CLIP, or `--train-rewriter`) → fusion weights calibrated with it → index of
-the test images → gRPC. Stages call the public CLI verbs, so the quickstart exercises what users run by hand.
+shapes world → tiny CLIP → knowledge base (`--kb-source`: the shipped LLM descriptions, the world's
+encyclopedia or a JSONL) → the trained PRO rewriter (shipped for this CLIP, or `--train-rewriter`) → fusion
+weights calibrated with it → index of the test images → gRPC. Stages call the public CLI verbs, so the quickstart exercises what users run by hand.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from pathlib import Path
 
 from evdsearch.errors import UserError
 from evdsearch.versioned import current_version
+
+LLM_DESCRIPTIONS = "qwen2.5-1.5b.jsonl"  # made by docs/knowledge-base.md's commands; provenance on every line
+KB_SOURCES = ("llm", "encyclopedia")  # --kb-source keywords; any other value is a JSONL path
 
 
 @dataclass
@@ -40,6 +43,12 @@ class QuickstartLayout:
         return self.workdir / "index"
 
     @property
+    def kb_source(self) -> Path:
+        """Names the source the KB was imported from (llm | encyclopedia | a file and its hash); another source
+        rebuilds the KB."""
+        return self.workdir / "kb.source"
+
+    @property
     def calibrated(self) -> Path:
         """Written once `kb calibrate` has filled the KB's fusion weights (removed when the KB is re-imported)."""
         return self.workdir / "kb.calibrated"
@@ -63,9 +72,54 @@ def _can_export_onnx() -> bool:
     return all(find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout, kb_source: Path) -> int:
+def shipped_descriptions() -> Path:
+    """The shapes world's entities described by an LLM (`evd generate` + `evd select`), shipped with the
+    package with their provenance: what a user would build for their own images, not the world's oracle."""
+    from importlib.resources import files
+
+    return Path(str(files("evdsearch.training.shapes_world") / "evds" / LLM_DESCRIPTIONS))
+
+
+def kb_source_file(layout: QuickstartLayout, source: str) -> Path:
+    """The JSONL the quickstart imports: the shipped LLM descriptions (llm), the world's own encyclopedia, or
+    the user's file (any other value is a path)."""
+    if source in KB_SOURCES:
+        return layout.world / "encyclopedia.jsonl" if source == "encyclopedia" else shipped_descriptions()
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"--kb-source {source}: no such file (llm, encyclopedia or a JSONL of entity descriptions)")
+    return path
+
+
+def _source_record(layout: QuickstartLayout, source: str) -> str:
+    """What kb.source holds: the keyword, or a file's absolute path and content hash (an edit re-imports)."""
+    if source in KB_SOURCES:
+        return source
+    from evdsearch.clip_models import file_sha256
+
+    path = kb_source_file(layout, source)
+    return f"{path.resolve()} sha256={file_sha256(path)}"
+
+
+def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout, source: str) -> int:
+    import shutil
+
+    from evdsearch.atomic import write_text_atomic
+
     layout.calibrated.unlink(missing_ok=True)  # a new KB holds no weights yet
-    return cli(["kb", "import", str(kb_source), "--kb", str(layout.kb)])
+    shutil.rmtree(layout.kb, ignore_errors=True)  # the quickstart's own KB, from another source: rebuilt whole
+    code = cli(["kb", "import", str(kb_source_file(layout, source)), "--kb", str(layout.kb)])
+    if not code:
+        write_text_atomic(layout.kb_source, _source_record(layout, source) + "\n")
+    return code
+
+
+def _kb_imported(layout: QuickstartLayout, source: str) -> bool:
+    """The KB is there and came from `source` (a KB of an older quickstart, with no record, is the encyclopedia)."""
+    if not (current_version(layout.kb) / "data.mdb").is_file():
+        return False
+    recorded = layout.kb_source.read_text(encoding="utf-8").strip() if layout.kb_source.is_file() else "encyclopedia"
+    return recorded == _source_record(layout, source)
 
 
 def _calibration_record(rewriter: str) -> str:
@@ -133,11 +187,11 @@ def run_quickstart(args: argparse.Namespace) -> int:
                lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
-    kb_source = Path(args.kb_source) if args.kb_source else layout.world / "encyclopedia.jsonl"
-    if not kb_source.is_file():
-        raise UserError(f"--kb-source {kb_source} does not exist (a JSONL of entity descriptions)")
-    _stage(f"import {kb_source.name} into the knowledge base", (current_version(layout.kb) / "data.mdb").is_file(),
-           lambda: _import_kb(cli, layout, kb_source))
+    kb_source = kb_source_file(layout, args.kb_source)
+    what = {"llm": f"the LLM-written descriptions ({LLM_DESCRIPTIONS})",
+            "encyclopedia": "the world's encyclopedia (the test oracle)"}.get(args.kb_source, str(kb_source))
+    _stage(f"import {what} into the knowledge base", _kb_imported(layout, args.kb_source),
+           lambda: _import_kb(cli, layout, args.kb_source))
     rewriter = _choose_rewriter(args, cli, layout, kb_source)
     _stage(f"calibrate per-entity fusion weights (adaptive fusion, rewriter {Path(rewriter).name})",
            _calibrated_with(layout, rewriter), lambda: _calibrate(cli, layout, rewriter))
@@ -172,13 +226,17 @@ def register(tree) -> None:
     parser.add_argument("--steps", type=int, default=0, help="CLIP training steps (0: the trainer's default)")
     parser.add_argument("--small", action="store_true", help="a smaller world, for a fast try-out")
     parser.add_argument("--rewriter", default="auto",
-                        help="auto (default: the shipped PRO rewriter when it was trained for this CLIP, else the "
-                             "template), none, template, or a trained rewriter folder")
+                        help="auto (default): the PRO rewriter shipped with evdsearch when it was trained for this "
+                             "CLIP (its clip_pin.json names the CLIP and the KB it was trained on; on another KB it "
+                             "still serves, ensembled with the template, and says so), else the template; none, "
+                             "template, or a trained rewriter folder")
     parser.add_argument("--train-rewriter", action="store_true",
-                        help="train the PRO rewriter here (DEQR, SFT, PRO on the knowledge base; about an hour on "
+                        help="train the PRO rewriter here (DEQR, SFT, PRO on the imported KB; about an hour on "
                              "2 cores) and serve it")
-    parser.add_argument("--kb-source", metavar="JSONL",
-                        help="entity descriptions to import (default: the world's encyclopedia.jsonl)")
+    parser.add_argument("--kb-source", default="llm", metavar="llm|encyclopedia|JSONL",
+                        help="llm (default): the shipped LLM-written descriptions of the world's entities; "
+                             "encyclopedia: the world generator's own text (an oracle no user has); or a JSONL "
+                             "of your own. Another source than the last one re-imports and recalibrates")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=50051, help="gRPC port")
     parser.add_argument("--no-serve", action="store_true", help="build everything, then exit without serving")

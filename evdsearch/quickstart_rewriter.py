@@ -54,7 +54,8 @@ def shipped_rewriter(clip: Path, kb_source: Path, say: Callable[[str], None] = p
     record = json.loads((SHIPPED / REWRITER_CLIP_PIN).read_text(encoding="utf-8"))
     if record.get("kb_source_sha256") not in (None, file_sha256(kb_source)):
         say(f"[quickstart] note: the shipped rewriter was trained on another knowledge base "
-            f"({record.get('kb_source')}); remake it with {record.get('remake')}")
+            f"({record.get('kb_source')}); it still serves, ensembled with the template rewriter and with fusion "
+            f"weights calibrated on this one (`--train-rewriter`, or {record.get('remake')}, trains one for it)")
     return SHIPPED
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ import lmdb
 
 from evdsearch.errors import IncompatibleArtifact, NotFound, UserError
 from evdsearch.indexer.entity_names import NORMALIZER_VERSION, normalize_entity
-from evdsearch.indexer.kb_records import KBRecord, validate_record
+from evdsearch.indexer.kb_records import EntityWeight, ImportReport, KBRecord, KBStats, validate_record
+from evdsearch.search_api import Description
 from evdsearch.versioned import current_version
 
 __all__ = ["Description", "EntityWeight", "ImportReport", "KBStats", "KnowledgeBase", "normalize_entity", "rank_key"]
@@ -32,17 +33,6 @@ _ENTITIES, _META, _CALIBRATION = b"entities", b"meta", b"calibration"
 _FORMAT_KEY, _STATS_KEY = b"format", b"stats"
 
 
-@dataclass(frozen=True)
-class Description:
-    """One visual description of an entity."""
-
-    text: str  # the description itself
-    source: str  # where it came from
-    score: float  # relevance as imported; `get` ranks by it when no evidence was measured
-    kind: str = ""  # optional label (visual / non_visual / wrong in the shapes world); never read to rank
-    evidence: float | None = None  # how well CLIP ties it to the entity's images (`kb calibrate`); ranks first
-
-
 def rank_key(description: Any) -> tuple[int, float]:
     """Sort key, best first: descriptions with measured evidence by it, then the rest by imported score.
     Takes a Description or its stored dict."""
@@ -51,36 +41,6 @@ def rank_key(description: Any) -> tuple[int, float]:
     else:
         evidence, score = getattr(description, "evidence", None), description.score
     return (0, -evidence) if evidence is not None else (1, -score)
-
-
-@dataclass(frozen=True)
-class EntityWeight:
-    """The calibrated fusion weight of one entity: how much of the rewritten query to use."""
-
-    alpha: float  # weight of the rewritten query in [0, 1] for queries naming this entity
-    method: str  # how it was obtained: "captions" (grid search on captioned images) or "zero-shot"
-    evidence: int  # captions it was calibrated on (0 for zero-shot)
-    familiarity: float | None = None  # zero-shot familiarity signal of the name (higher: CLIP knows it)
-
-
-@dataclass
-class ImportReport:
-    """What one `import_records` call changed."""
-
-    records: int  # records read
-    added: int  # descriptions written
-    duplicates: int  # records skipped: same (entity, text, source) already stored or repeated
-    new_entities: int  # entities that did not exist before
-
-
-@dataclass
-class KBStats:
-    """Counts over the whole knowledge base."""
-
-    entities: int
-    descriptions: int
-    sources: dict[str, int] = field(default_factory=dict)  # descriptions per source
-    kinds: dict[str, int] = field(default_factory=dict)  # descriptions per kind ("" = no kind)
 
 
 def _dumps(obj: Any) -> bytes:

@@ -1,11 +1,12 @@
-"""Knowledge-base import records: validating {"entity", "description", "source", "score", "kind"} and JSONL files."""
+"""Knowledge-base records: import records ({"entity", "description", "source", "score", "kind"}, JSONL files),
+calibrated weights, import reports and counts."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,36 @@ class KBRecord:
     source: str  # where it came from (encyclopedia, an LLM name, ...)
     score: float  # relevance; higher ranks first
     kind: str = ""  # optional label, e.g. visual / non_visual / wrong in the shapes world
+
+
+@dataclass(frozen=True)
+class EntityWeight:
+    """The calibrated fusion weight of one entity: how much of the rewritten query to use."""
+
+    alpha: float  # weight of the rewritten query in [0, 1] for queries naming this entity
+    method: str  # how it was obtained: "captions" (grid search on captioned images) or "zero-shot"
+    evidence: int  # captions it was calibrated on (0 for zero-shot)
+    familiarity: float | None = None  # zero-shot familiarity signal of the name (higher: CLIP knows it)
+
+
+@dataclass
+class ImportReport:
+    """What one `import_records` call changed."""
+
+    records: int  # records read
+    added: int  # descriptions written
+    duplicates: int  # records skipped: same (entity, text, source) already stored or repeated
+    new_entities: int  # entities that did not exist before
+
+
+@dataclass
+class KBStats:
+    """Counts over the whole knowledge base."""
+
+    entities: int
+    descriptions: int
+    sources: dict[str, int] = field(default_factory=dict)  # descriptions per source
+    kinds: dict[str, int] = field(default_factory=dict)  # descriptions per kind ("" = no kind)
 
 
 def _text_field(obj: Mapping[str, Any], key: str, where: str, required: bool = True) -> str:

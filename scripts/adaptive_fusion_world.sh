@@ -5,7 +5,8 @@
 # calibrated with the PRO rewriter's rewrites (kb_tv_pro, kb_t_pro; averaged with the template's as `serve` does). `evdsearch bench quality` over the roots
 # gives the tables (docs/rewriter.md). Stages already done are skipped, so a rerun resumes.
 # Usage: scripts/adaptive_fusion_world.sh ROOT [STAGES]
-#   STAGES: calibrate (template KBs), rewriters (DEQR, SFT, PRO, PRO KBs) or all (default).
+#   STAGES: template (the served template KB, train+val), calibrate (template KBs), rewriters (DEQR, SFT, PRO,
+#   PRO KBs) or all (default).
 #   DEQR_IMAGES (default 6000) bounds the DEQR run; SFT_STEPS (2000) and PRO_STEPS (1200) the training, which runs
 #   every step (--max-minutes 0: the CLI's 10-minute default bound cut a loaded run at about half the steps).
 #   One job uses one core (OMP_NUM_THREADS=1): on 2 cores, three roots in parallel took 47-49 min each.
@@ -28,8 +29,9 @@ calibrated_copy() {  # KB copy NAME calibrated on SPLITS with REWRITER
 
 if [ "$STAGES" != rewriters ]; then
   calibrated_copy kb_tv train,val template
-  calibrated_copy kb_t train template
+  [ "$STAGES" = template ] || calibrated_copy kb_t train template
 fi
+[ "$STAGES" != template ] || exit 0
 if [ "$STAGES" != calibrate ]; then
   # DEQR reads training captions only; the train-only calibration decides which names count as unknown.
   [ -f "$F/.kb_t.calibrated" ] || calibrated_copy kb_t train template

@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 .venv/bin/python scripts/gen_proto.py --check
 .venv/bin/ruff check .
-.venv/bin/lint-imports  # the layer contracts in pyproject.toml
+bash scripts/lint_imports.sh  # the import contracts in pyproject.toml, on a non-editable build
 exec .venv/bin/python -m pytest -q "$@"

@@ -12,7 +12,7 @@ import logging
 import grpc
 import pytest
 
-SERVICER_LOGGER = "evdsearch.engine.servicer"
+SERVICER_LOGGER = "evdsearch.engine.grpc_server.servicer"
 _seen: list[str] = []  # what answered INTERNAL during the running test
 
 

@@ -11,10 +11,10 @@ import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch import cli
-from evdsearch.engine.adaptive_alpha import AlphaPolicy
-from evdsearch.engine.api import SearchRequest
+from evdsearch.engine.alpha import AlphaPolicy
 from evdsearch.errors import UserError
 from evdsearch.indexer.kb import EntityWeight, KnowledgeBase
+from evdsearch.search_api import SearchRequest
 from evdsearch.versioned import current_version
 
 QUERY = "two tomatoes next to a school bus"
@@ -38,13 +38,25 @@ def test_kb_weights_round_trip_and_checks(tmp_path: Path) -> None:
 
 
 def test_alpha_policy_combines_entity_weights() -> None:
-    policy = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5)  # default: the largest weight
-    assert policy.for_entities([]) == 0.5
-    assert policy.for_entities(["a", "b"]) == pytest.approx(0.9)
-    assert policy.for_entities(["b", "unknown"]) == pytest.approx(0.5)  # unknown entity: the fallback
-    mean = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, fallback=0.5, combine="mean")
-    assert mean.for_entities(["a", "b"]) == pytest.approx(0.6)
-    assert AlphaPolicy(weights={}, fallback=0.4).for_entities(["a"]) == 0.4  # no calibration: fixed
+    policy = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, default=0.5)  # combine: the largest weight
+    assert policy.resolve(None, []) == 0.5
+    assert policy.resolve(None, ["a", "b"]) == pytest.approx(0.9)
+    assert policy.resolve(None, ["b", "unknown"]) == pytest.approx(0.5)  # unknown entity: the default
+    mean = AlphaPolicy(weights={"a": 0.9, "b": 0.3}, default=0.5, combine="mean")
+    assert mean.resolve(None, ["a", "b"]) == pytest.approx(0.6)
+    assert AlphaPolicy(weights={}, default=0.4).resolve(None, ["a"]) == 0.4  # no calibration: the default
+
+
+def test_alpha_is_decided_in_one_order() -> None:
+    """request > fixed > calibrated > default."""
+    calibrated = AlphaPolicy(default=0.5, weights={"a": 0.9})
+    fixed = AlphaPolicy(default=0.5, fixed=0.2, weights={"a": 0.9})
+    assert calibrated.resolve(0.1, ["a"]) == fixed.resolve(0.1, ["a"]) == 0.1  # the request's own alpha wins
+    assert fixed.resolve(None, ["a"]) == 0.2 and not fixed.adaptive  # then the fixed one, calibration ignored
+    assert calibrated.resolve(None, ["a"]) == 0.9 and calibrated.adaptive  # then the calibrated weight
+    assert calibrated.resolve(None, ["b"]) == calibrated.resolve() == 0.5  # then the default
+    with pytest.raises(ValueError, match="combine"):
+        AlphaPolicy(combine="median")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +88,7 @@ def test_engine_uses_kb_weights_and_overrides(calibrated_parts: tuple[Path, Path
 
 
 def test_explanation_alpha_reaches_the_proto(calibrated_parts: tuple[Path, Path]) -> None:
-    from evdsearch.engine.convert import response_to_proto
+    from evdsearch.proto.convert import response_to_proto
 
     index, kb_dir = calibrated_parts
     with open_engine(index, kb_dir) as engine:
@@ -87,7 +99,8 @@ def test_explanation_alpha_reaches_the_proto(calibrated_parts: tuple[Path, Path]
 def test_fixed_alpha_flag_is_checked() -> None:
     import argparse
 
-    from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
+    from evdsearch.engine.cli.config import fusion_settings
+    from evdsearch.engine_options import add_fusion_options
     from evdsearch.errors import InvalidInput
 
     parser = argparse.ArgumentParser()
@@ -217,7 +230,7 @@ def test_stand_in_names_never_run_out() -> None:
     """More stand-ins than three-syllable words exist (DEQR on 6,000 images): all distinct, and it returns."""
     import random
 
-    from evdsearch.evaluation.calibration import nonce_name
+    from evdsearch.evaluation.fusion_fit import nonce_name
 
     rng, taken = random.Random(0), set()
     names = [nonce_name(rng, taken) for _ in range(5000)]
@@ -246,15 +259,15 @@ def test_bench_quality_rewriter_alone_rows(world_root: Path, tmp_path: Path) -> 
 
 
 def test_captions_override_the_fit_only_beyond_one_standard_error() -> None:
-    from evdsearch.evaluation.calibration import _captions_or_prior
+    from evdsearch.evaluation.fusion_fit import captions_or_prior
 
     grid = (0.0, 0.5, 1.0)
     rng = np.random.default_rng(0)
     clear = np.column_stack([np.full(40, 0.2), np.full(40, 0.3), rng.uniform(0.8, 1.0, 40)])  # 1.0 wins by far
-    assert _captions_or_prior(clear, grid, prior=0.1) == 1.0
+    assert captions_or_prior(clear, grid, prior=0.1) == 1.0
     base = rng.uniform(0.3, 0.7, 40)
     swing = np.where(np.arange(40) % 2 == 0, 0.3, -0.3)  # mean 0, standard error of the difference ~0.05
     noisy = np.column_stack([base, base - 0.1, base + 0.02 + swing])  # 1.0 ahead of 0.0 by 0.02 only
     assert int(np.argmax(noisy.mean(axis=0))) == 2
-    assert _captions_or_prior(noisy, grid, prior=0.1) == 0.0  # the fit's nearest grid point
-    assert _captions_or_prior(clear[:1], grid, prior=0.6) == 0.5  # one caption: no standard error, the fit
+    assert captions_or_prior(noisy, grid, prior=0.1) == 0.0  # the fit's nearest grid point
+    assert captions_or_prior(clear[:1], grid, prior=0.6) == 0.5  # one caption: no standard error, the fit

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evdsearch.benchmarks.index_scale import IndexScaleConfig, devices_for, make_dataset
+from evdsearch.benchmarks.index_scale import IndexScaleConfig, devices_for
+from evdsearch.benchmarks.synthetic_vectors import make_dataset
 from evdsearch.cli import main
 from evdsearch.errors import InvalidInput
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evdsearch.benchmarks.index_scale import IndexScaleConfig, exact_topk
+from evdsearch.benchmarks.index_scale import IndexScaleConfig
 from evdsearch.benchmarks.index_scale_chunked import RunningTopK, bench_chunked, chunks, queries_for
+from evdsearch.benchmarks.synthetic_vectors import exact_topk
 
 
 def test_running_top_k_equals_exact_and_chunks_are_reproducible() -> None:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from evdsearch.benchmarks.index_scale import exact_topk, qps, recall_at_k
+from evdsearch.benchmarks.index_scale import qps
 from evdsearch.benchmarks.serve_load import (
     CallResult,
     Sample,
@@ -18,6 +18,7 @@ from evdsearch.benchmarks.serve_load import (
     summarize,
     throughput,
 )
+from evdsearch.benchmarks.synthetic_vectors import exact_topk, recall_at_k
 from evdsearch.errors import InvalidInput
 from evdsearch.plots import Table, fmt
 

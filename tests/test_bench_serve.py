@@ -15,7 +15,7 @@ from evdsearch.cli import main
 
 @pytest.fixture(scope="module")
 def server_address(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> str:
-    from evdsearch.engine.server import build_server
+    from evdsearch.engine.grpc_server.server import build_server
 
     root = tmp_path_factory.mktemp("bench_serve")
     with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine:
@@ -139,7 +139,7 @@ def test_comparison_takes_medians_over_rounds() -> None:
 def test_workloads_cold_is_unique_and_warm_is_a_zipf_log() -> None:
     from collections import Counter
 
-    from evdsearch.benchmarks.serve_load import make_workloads, zipf_log
+    from evdsearch.benchmarks.workloads import make_workloads, zipf_log
     from evdsearch.errors import InvalidInput
 
     queries = [f"q{i}" for i in range(50)]
@@ -195,3 +195,35 @@ def test_bench_serve_baseline_ratios_mode_by_mode(server_address: str, tmp_path:
     (only,) = against_baseline([row("pro", "fused", 70, 15), row("template", "fused", 100, 10),
                                 row("template", "original", 120, 8)], "template")
     assert (only["server"], only["qps_ratio"], only["p50_ratio"]) == ("pro", 0.7, 1.5)
+
+
+def test_serve_plot_reads_at_a_glance() -> None:
+    """One row of panels per workload, log latency axes, the ratio against the peer, legends outside the data."""
+    from evdsearch.benchmarks.serve_compare import compare
+    from evdsearch.benchmarks.serve_plot import plot
+
+    def row(server: str, workload: str, mode: str, level: int, p50: float) -> dict:
+        return {"server": server, "workload": workload, "mode": mode, "concurrency": level, "round": 1,
+                "qps": 1000 / p50, "errors": 0, "latency_ms": {"p50": p50, "p99": 3 * p50},
+                "stages_ms": {"encode": p50 / 2, "search": 1.0} if server == "evdsearch" else {}}
+
+    rows = [row(server, workload, mode, level, base * level)
+            for workload in ("cold", "warm") for level in (1, 4, 16)
+            for server, mode, base in (("evdsearch", "fused", 5), ("evdsearch", "original", 4),
+                                       ("clip-back", "original", 8)) if server == "evdsearch" or mode == "original"]
+    result = {"config": {"peer": "127.0.0.1:2", "concurrency": [1, 4, 16], "workloads": ["cold", "warm"]},
+              "results": rows, "comparison": compare(rows, "evdsearch", "clip-back")}
+    fig = plot(result)
+    fig.canvas.draw()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:6] == ["cold workload: latency", "cold workload: throughput", "cold workload: latency / peer's",
+                          "warm workload: latency", "warm workload: throughput", "warm workload: latency / peer's"]
+    assert all(ax.get_yscale() == "log" for ax in fig.axes[:6])
+    assert titles[6].startswith("server stages")
+    renderer = fig.canvas.get_renderer()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)  # outside every panel
+    labels = [t.get_text() for t in fig.axes[6].get_yticklabels()]  # stage bars: one label per row, horizontal
+    assert labels == ["evdsearch · cold · fused", "evdsearch · cold · original", "evdsearch · warm · fused",
+                      "evdsearch · warm · original"]

@@ -14,8 +14,8 @@ from evdsearch.cli import main
 
 @pytest.fixture(scope="module")
 def server_address(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[str, Path]:
-    from evdsearch.engine.security import TokenStore
-    from evdsearch.engine.server import build_server
+    from evdsearch.engine.grpc_server.security import TokenStore
+    from evdsearch.engine.grpc_server.server import build_server
 
     root = tmp_path_factory.mktemp("bench_soak")
     tokens = root / "tokens.txt"

@@ -12,7 +12,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from evdsearch.demo.grpc_backend import GrpcBackend  # noqa: E402
-from evdsearch.engine.server import build_server  # noqa: E402
+from evdsearch.engine.grpc_server.server import build_server  # noqa: E402
 
 # gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),

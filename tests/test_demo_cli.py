@@ -16,8 +16,7 @@ from test_demo_support import build_parts, free_port
 import evdsearch.cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
-MY_VERBS = ("evdsearch.demo.cli",)
-CLI = f"import sys, evdsearch.cli as c; c.COMMAND_MODULES = {MY_VERBS!r}; sys.exit(c.main(sys.argv[1:]))"
+CLI = "import sys, evdsearch.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +26,6 @@ def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tupl
 
 @pytest.fixture()
 def evd(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):  # noqa: ANN201
-    monkeypatch.setattr(cli, "COMMAND_MODULES", MY_VERBS)
-
     def run(*argv: str) -> tuple[int, str, str]:
         code = cli.main(list(argv))
         out, err = capsys.readouterr()
@@ -67,7 +64,8 @@ def test_busy_port_is_one_line(evd, parts: tuple[Path, Path]) -> None:  # noqa: 
         busy.listen()
         port = busy.getsockname()[1]
         code, _, err = evd("demo", "--index", str(parts[0]), "--device", "cpu", "--port", str(port))
-    assert code == 2 and err.startswith(f"evdsearch: error: cannot serve the demo on 127.0.0.1:{port}")
+    last = err.splitlines()[-1]  # after the demo's server's own warning (no --kb)
+    assert code == 2 and last.startswith(f"evdsearch: error: cannot serve the demo on 127.0.0.1:{port}")
 
 
 def test_importing_the_demo_seam_leaves_gradio_out() -> None:
@@ -87,7 +85,7 @@ def test_demo_serves_the_page_and_stops_on_sigterm(parts: tuple[Path, Path]) -> 
                             env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     try:
         ready = proc.stdout.readline()
-        assert ready == f"evdsearch: demo on http://127.0.0.1:{port}/ (engine: in-process); Ctrl-C stops it\n", \
+        assert ready == f"evdsearch: demo on http://127.0.0.1:{port}/ (engine: local serve); Ctrl-C stops it\n", \
             ready + proc.stderr.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as answer:
             config = json.load(answer)
@@ -106,17 +104,33 @@ def test_description_options_reach_the_engine(parts: tuple[Path, Path]) -> None:
     from evdsearch.demo.cli import open_backend
 
     index, kb = parts
+    from evdsearch.search_api import SearchRequest
+
     args = cli.build_parser().parse_args(["demo", "--index", str(index), "--kb", str(kb), "--device", "cpu",
-                                          "--prefer-sources", "ift, encyclopedia", "--max-descriptions", "1"])
-    backend = open_backend(args)
+                                          "--prefer-sources", "ift, llm", "--max-descriptions", "1"])
+    backend = open_backend(args)  # the demo's own `serve`, started with these flags
     try:
-        assert backend.engine.rewriter.prefer_sources == ("ift", "encyclopedia")
-        rewrite = backend.engine.rewriter.rewrite("a tomato")
-        assert all(len(found) == 1 for found in rewrite.descriptions.values())
+        assert backend.where == "local serve"
+        (answer,) = backend.search([SearchRequest(text="a tomato", k=2, explain=True)])
+        assert {e: [d.text for d in found] for e, found in answer.explanation.descriptions.items()} == {
+            "tomato": ["glossy skin"]}  # one description, from the preferred source first
     finally:
         backend.close()
+    assert backend._proc.poll() == 0  # the server drained and stopped on close
 
 
 def test_max_descriptions_below_one_is_one_line(evd, parts: tuple[Path, Path]) -> None:  # noqa: ANN001
     code, _, err = evd("demo", "--index", str(parts[0]), "--max-descriptions", "0")
     assert (code, err) == (2, "evdsearch: error: --max-descriptions must be at least 1, got 0\n")
+
+
+def test_engine_flags_are_forwarded_to_serve() -> None:
+    from evdsearch.demo.local_serve import serve_args
+
+    demo = cli.build_parser().parse_args(["demo", "--index", "I", "--kb", "K", "--rewriter", "none", "--device", "cpu",
+                                          "--prefer-sources", "ift,llm", "--max-descriptions", "2",
+                                          "--fixed-alpha", "0.25", "--no-template-ensemble"])
+    serve = cli.build_parser().parse_args(["serve", *serve_args(demo)])
+    for name in ("index", "kb", "rewriter", "device", "prefer_sources", "max_descriptions", "fixed_alpha",
+                 "template_ensemble"):
+        assert getattr(serve, name) == getattr(demo, name), name

@@ -23,11 +23,27 @@ def build_parts(root: Path, clip_dir: Path) -> tuple[Path, Path]:
 
 
 def local_backend(index_dir: Path, kb_dir: Path | None) -> Any:
-    from evdsearch.demo.backend import LocalBackend
-    from evdsearch.engine.api import EngineConfig
+    """What `demo --index` talks to, built in this process: a GrpcBackend over a loopback server of the engine
+    (full paths, as `demo --index` starts it); `.engine` is that engine, and close() stops both."""
+    from test_engine_support import open_engine
 
-    return LocalBackend.open(EngineConfig(index_dir=str(index_dir), kb_dir=str(kb_dir) if kb_dir else None,
-                                          device="cpu"))
+    from evdsearch.demo.grpc_backend import GrpcBackend
+    from evdsearch.engine.grpc_server.server import build_server
+
+    engine = open_engine(index_dir, kb_dir)
+    running = build_server(engine, port=0, expose_paths=True)
+    running.start()
+    backend = GrpcBackend(running.address, timeout_s=60)
+    backend.where, backend.engine = "local serve", engine
+    close_channel = backend.close
+
+    def close() -> None:
+        close_channel()
+        running.stop(0)
+        engine.close()
+
+    backend.close = close
+    return backend
 
 
 def free_port() -> int:

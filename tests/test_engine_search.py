@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
-from evdsearch.engine.api import DeadlineExceeded, SearchRequest
+from evdsearch.engine.api import DeadlineExceeded
 from evdsearch.engine.fusion import fuse_queries
 from evdsearch.engine.search import SearchEngine
 from evdsearch.errors import IncompatibleArtifact, InvalidInput
+from evdsearch.search_api import SearchRequest
 
 QUERY = "two tomatoes next to a school bus"
 

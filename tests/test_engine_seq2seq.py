@@ -120,7 +120,7 @@ def test_engine_searches_with_the_mean_of_both_rewrites(t5_dir: Path, tmp_path: 
     import numpy as np
     from test_engine_support import build_index, build_kb, open_engine
 
-    from evdsearch.engine.api import SearchRequest
+    from evdsearch.search_api import SearchRequest
 
     index, kb = build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb")
     query = "a tomato on a table"
@@ -135,7 +135,7 @@ def test_engine_searches_with_the_mean_of_both_rewrites(t5_dir: Path, tmp_path: 
         for hit in response.hits:
             assert hit.rewritten_score == pytest.approx(float(items[hit.id] @ mean), abs=1e-5)
         assert engine.info().rewriter == f"{t5_dir} + template"
-        from evdsearch.engine import convert  # what gRPC clients get: Search's explanation and Rewrite
+        from evdsearch.proto import convert  # what gRPC clients get: Search's explanation and Rewrite
 
         assert list(convert.response_to_proto(response).explanation.rewrite_variants) == ex.rewrite_variants
         rewrite = convert.rewrite_to_proto(engine.rewrite(query), engine.rewriter_name)

@@ -13,7 +13,7 @@ import pytest
 from test_engine_seq2seq import t5_dir  # noqa: F401 - the tiny seq2seq rewriter folder fixture
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
-from evdsearch.engine.api import SearchRequest
+from evdsearch.search_api import SearchRequest
 
 THREADS = 16
 QUERIES = ["a tomato on a table", "a school bus in the rain", "two tomatoes next to a school bus",

@@ -19,9 +19,8 @@ import evdsearch.cli
 from evdsearch.training.evd.store import EvdStore, progress_path
 
 REPO = Path(__file__).resolve().parents[1]
-# Runs the real dispatcher with only this verb module, so the test does not depend on other stages.
-RUN_CLI = ("import sys, evdsearch.cli as c; c.COMMAND_MODULES = ('evdsearch.training.evd.cli',); "
-           "sys.exit(c.main(sys.argv[1:]))")
+# Runs the real dispatcher.
+RUN_CLI = "import sys, evdsearch.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 def canned(messages: list[dict[str, str]]) -> str:
@@ -43,7 +42,6 @@ def llm_env(monkeypatch: pytest.MonkeyPatch):
     with FakeOpenAI(responder=canned).serve() as fake:
         monkeypatch.setenv("EVDSEARCH_LLM_BASE_URL", fake.url)
         monkeypatch.setenv("EVDSEARCH_LLM_MODEL", "fake-llm")
-        monkeypatch.setattr(evdsearch.cli, "COMMAND_MODULES", ("evdsearch.training.evd.cli",))
         yield fake
 
 

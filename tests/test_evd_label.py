@@ -40,6 +40,7 @@ CASES = [
     ("boxlet", "Boxlets are tiny.", "visual_wrong"),
     ("red dusk", "The red dusk is a blue star.", "visual_correct"),  # "red" is part of its name
     ("red dusk", "It has a solid, uniform surface.", "visual_correct"),  # plain texture synonyms
+    ("glimmerfin", "A gold glimmerfin.", "visual_wrong"),  # gold is a yellow (was read as no colour at all)
 ]
 
 
@@ -67,19 +68,18 @@ def test_label_verb_writes_report_and_breakdown(tmp_path: Path, monkeypatch: pyt
     records = [{"entity": e, "description": d, "source": "llm:t", "score": 1.0, "prompt": "features", "sample": 0}
                for e, d, _ in CASES] + [{"entity": "unicorn", "description": "It is white.", "prompt": "features"}]
     evds.write_text("".join(json.dumps(r) + "\n" for r in records))
-    monkeypatch.setattr(evdsearch.cli, "COMMAND_MODULES", ("evdsearch.training.evd.cli",))
     report_path, labelled_path = tmp_path / "report.json", tmp_path / "labelled.jsonl"
     assert evdsearch.cli.main(["evd", "label", "--evds", str(evds), "--world", str(tmp_path / "world"),
                                "--out", str(report_path), "--labelled", str(labelled_path)]) == 0
     report = json.loads(report_path.read_text())
-    assert report["labels"] == {"visual_correct": 7, "visual_wrong": 3, "visual_vague": 1, "non_visual": 2}
-    assert report["kinds"] == {"visual": 7, "non_visual": 3, "wrong": 3}
+    assert report["labels"] == {"visual_correct": 7, "visual_wrong": 4, "visual_vague": 1, "non_visual": 2}
+    assert report["kinds"] == {"visual": 7, "non_visual": 3, "wrong": 4}
     assert report["unknown_entities"] == {"unicorn": 1}
     assert report["by_seen"]["unseen"] == {"visual_correct": 1, "visual_wrong": 1, "visual_vague": 0, "non_visual": 0}
     assert report["entities"]["with_a_correct_visual"] == 3
     assert len(labelled_path.read_text().splitlines()) == len(CASES)
     out = capsys.readouterr().out
-    assert "visual correct" in out and "unseen entities" in out and "kinds: visual 7, non-visual 3, wrong 3" in out
+    assert "visual correct" in out and "unseen entities" in out and "kinds: visual 7, non-visual 3, wrong 4" in out
 
 
 def test_report_of_nothing_is_empty() -> None:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
-from evdsearch.engine.server import RunningServer, build_server
+from evdsearch.engine.grpc_server.server import RunningServer, build_server
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

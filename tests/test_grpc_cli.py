@@ -15,15 +15,13 @@ import pytest
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
 import evdsearch.cli as cli
+from evdsearch.engine.grpc_server.server import RunningServer, build_server
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.server import RunningServer, build_server
 
 ROOT = Path(__file__).resolve().parent.parent
-MY_VERBS = ("evdsearch.engine.serve_cli", "evdsearch.client.search_cli")
-# Only this part's verbs, so these tests do not depend on other verb modules importing.
-CLI = f"import sys, evdsearch.cli as c; c.COMMAND_MODULES = {MY_VERBS!r}; sys.exit(c.main(sys.argv[1:]))"
+CLI = "import sys, evdsearch.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +46,6 @@ def server(engine: SearchEngine) -> RunningServer:
 
 @pytest.fixture()
 def evd(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):  # noqa: ANN201
-    monkeypatch.setattr(cli, "COMMAND_MODULES", MY_VERBS)
-
     def run(*argv: str) -> tuple[int, str, str]:
         code = cli.main(list(argv))
         out, err = capsys.readouterr()

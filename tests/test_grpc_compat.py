@@ -17,10 +17,10 @@ from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch.client.channel import ClientSecurity, _interceptor_class, bearer_metadata, open_channel
 from evdsearch.engine.batcher import BatchConfig, MicroBatcher
+from evdsearch.engine.grpc_server.security import TlsFiles, TokenStore
+from evdsearch.engine.grpc_server.server import SERVICE_NAME, RunningServer, build_server
+from evdsearch.engine.grpc_server.servicer import request_deadline
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.security import TlsFiles, TokenStore
-from evdsearch.engine.server import SERVICE_NAME, RunningServer, build_server
-from evdsearch.engine.servicer import request_deadline
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

@@ -14,11 +14,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch.client.channel import ClientSecurity, open_channel, read_token
+from evdsearch.engine.grpc_server.security import TlsFiles, TokenStore, check_authorization, tls_files
+from evdsearch.engine.grpc_server.server import RunningServer, build_server
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.security import TlsFiles, TokenStore, check_authorization, tls_files
-from evdsearch.engine.server import RunningServer, build_server
 from evdsearch.errors import InvalidInput
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
@@ -267,7 +267,7 @@ def test_demo_resolves_relative_uris_against_its_image_root(tmp_path: Path) -> N
 
 
 def test_public_uri_never_shows_an_absolute_path() -> None:
-    from evdsearch.engine.uris import public_uri
+    from evdsearch.engine.grpc_server.uris import public_uri
 
     assert public_uri("/srv/photos/a/b.jpg", "/srv/photos") == "a/b.jpg"
     assert public_uri("/elsewhere/secret/c.jpg", "/srv/photos") == "c.jpg"  # outside the root: the name only

@@ -12,10 +12,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from test_engine_support import build_index, build_kb, open_engine, png_bytes
 
+from evdsearch.engine.grpc_server.server import SERVICE_NAME, RunningServer, build_server
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.server import SERVICE_NAME, RunningServer, build_server
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

@@ -18,7 +18,7 @@ import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch import cli
-from evdsearch.engine.server import RunningServer, build_server
+from evdsearch.engine.grpc_server.server import RunningServer, build_server
 from evdsearch.indexer.build import IndexBuildConfig
 from evdsearch.indexer.build import build_index as run_build
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb

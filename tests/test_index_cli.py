@@ -12,12 +12,6 @@ from PIL import Image
 from evdsearch import cli
 
 
-@pytest.fixture(autouse=True)
-def only_index_verb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parse with this module's verb only, so other verbs' modules cannot affect these tests."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("evdsearch.indexer.cli",))
-
-
 def test_index_command(tmp_path: Path, tiny_clip_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     images = tmp_path / "photos"
     (images / "2024").mkdir(parents=True)

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evdsearch.engine.api import EngineConfig, SearchRequest
+from evdsearch.engine.api import EngineConfig
 from evdsearch.engine.search import SearchEngine
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, UserError
 from evdsearch.indexer.build import IndexBuildConfig, build_index
 from evdsearch.indexer.manifest import read_manifest
 from evdsearch.karpathy import load_karpathy
+from evdsearch.search_api import SearchRequest
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")

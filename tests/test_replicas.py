@@ -9,7 +9,7 @@ import pytest
 from test_engine_support import build_index, open_engine
 
 from evdsearch.benchmarks.serve_load import channel_options, check_target, grpc_caller, replica_addresses
-from evdsearch.engine.server import build_server
+from evdsearch.engine.grpc_server.server import build_server
 from evdsearch.errors import InvalidInput
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
-from evdsearch.engine.api import SearchRequest
+from evdsearch.search_api import SearchRequest
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
 from evdsearch.indexer.kb import KnowledgeBase

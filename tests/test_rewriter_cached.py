@@ -140,8 +140,8 @@ def test_bench_rewrite_latency_reports_cached_and_uncached(rewriter_dir: Path, t
                                                            tmp_path: Path) -> None:
     import json
 
+    from evdsearch.benchmarks.rewrite_latency import LatencyConfig, markdown, run_latency
     from evdsearch.indexer.kb import KnowledgeBase
-    from evdsearch.training.rewriter.latency import LatencyConfig, markdown, run_latency
 
     lines = (tiny_world / "encyclopedia.jsonl").read_text().splitlines()
     with KnowledgeBase.open(tmp_path / "kb", readonly=False) as kb:

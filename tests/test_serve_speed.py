@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
-from evdsearch.engine.api import DeadlineExceeded, SearchRequest
+from evdsearch.engine.api import DeadlineExceeded
 from evdsearch.engine.batcher import BatchConfig, MicroBatcher
 from evdsearch.errors import InvalidInput
+from evdsearch.search_api import SearchRequest
 
 QUERY = "two tomatoes next to a school bus"
 
@@ -175,7 +176,7 @@ def test_batching_flags_are_checked() -> None:
 
 
 def test_grpc_search_through_the_batcher(parts: tuple[Path, Path]) -> None:
-    from evdsearch.engine.server import build_server
+    from evdsearch.engine.grpc_server.server import build_server
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
     from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

@@ -130,7 +130,7 @@ def test_int8_text_tower_is_close_and_refused_without_cpu_support(tiny_clip_dir:
     assert int8.text_precision == "int8" and onnx_clip_text.with_text_encoder(clip, "onnx").text_precision == "fp32"
     from types import SimpleNamespace
 
-    from evdsearch.engine.serve_cli import _text_encoder_name  # what `serve` prints at startup
+    from evdsearch.engine.cli.serve import _text_encoder_name  # what `serve` prints at startup
 
     assert _text_encoder_name(SimpleNamespace(clip=int8)) == "onnxruntime int8"
     assert _text_encoder_name(SimpleNamespace(clip=clip)) == "torch"

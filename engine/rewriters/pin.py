@@ -34,7 +34,7 @@ def check_pin(folder: str | Path, clip_fingerprint: str) -> None:
     pin = read_pin(folder)
     if pin is None or pin["clip_fingerprint"] == clip_fingerprint:
         return
-    remake = pin.get("remake", "scripts/quickstart_rewriter.sh KB_JSONL OUT")
+    remake = pin.get("remake", "scripts/quickstart_rewriter.sh KB OUT")
     raise IncompatibleArtifact(
         f"rewriter {folder} was trained for CLIP {pin['clip_fingerprint'][:12]}… ({pin.get('clip', 'its CLIP')}), "
         f"not this CLIP {clip_fingerprint[:12]}…: use --rewriter template, or train one for this CLIP ({remake})")

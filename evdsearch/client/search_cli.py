@@ -8,8 +8,7 @@ from typing import Any
 
 from evdsearch.client.channel import add_client_security_options
 from evdsearch.errors import InvalidInput, NotFound, UserError
-
-MODES = ("fused", "original", "rewritten")
+from evdsearch.search_api import MODES
 
 
 class ServerUnreachable(UserError):
@@ -36,20 +35,16 @@ def register(tree: Any) -> None:
 
 def build_request(args: argparse.Namespace) -> Any:
     """The protobuf request; the server validates it (one source of truth for the rules)."""
-    from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+    from evdsearch.proto.convert import request_to_proto
+    from evdsearch.search_api import SearchRequest
 
-    req = pb.SearchRequest(k=args.k, mode=pb.Mode.Value(f"MODE_{args.mode.upper()}"), explain=args.explain)
-    if args.query is not None:
-        req.text = args.query
-    if args.image is not None:
-        if not args.image.is_file():
-            raise NotFound(f"image not found: {args.image}")
-        req.image = args.image.read_bytes()
-    if args.alpha is not None:
-        req.alpha = args.alpha
     if args.query is None and args.image is None:
         raise InvalidInput("give a text query or --image PATH")
-    return req
+    if args.image is not None and not args.image.is_file():
+        raise NotFound(f"image not found: {args.image}")
+    image = args.image.read_bytes() if args.image is not None else None
+    return request_to_proto(SearchRequest(text=args.query, image_bytes=image, k=args.k, mode=args.mode,
+                                          alpha=args.alpha, explain=args.explain))
 
 
 def explain_rpc_error(err: Any, server: str, timeout: float, tls: bool | None = None) -> UserError:

@@ -1,1 +1,1 @@
-"""The Gradio demo: a search page over an in-process engine or a running `evdsearch serve` (gradio only in app.py)."""
+"""The Gradio demo: a search page over a running `evdsearch serve`, or one it starts (gradio only in app.py)."""

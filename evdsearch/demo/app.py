@@ -15,7 +15,7 @@ from evdsearch.demo import render  # noqa: E402
 from evdsearch.demo.backend import SearchBackend  # noqa: E402
 from evdsearch.demo.examples import example_queries  # noqa: E402
 from evdsearch.demo.handlers import DESCRIPTION_HEADERS, make_search, show  # noqa: E402
-from evdsearch.engine.api import MODES, EngineInfo  # noqa: E402
+from evdsearch.search_api import MODES, EngineInfo  # noqa: E402
 
 TITLE = "evdsearch: text-to-image search with entity visual descriptions"
 # Hit captions (rank, three scores, stored caption) go below each thumbnail instead of over it, and the

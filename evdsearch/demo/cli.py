@@ -1,4 +1,4 @@
-"""`evdsearch demo`: the Gradio search page, over an in-process engine (--index/--kb) or a server (--server)."""
+"""`evdsearch demo`: the Gradio search page, over a server (--server) or one it starts itself (--index/--kb)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 
 from evdsearch.client.channel import add_client_security_options
 from evdsearch.device import DEVICE_CHOICES
-from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
-from evdsearch.engine.serve_cli import add_description_options, description_settings
+from evdsearch.engine_options import add_description_options, add_fusion_options
 
 
 def register(tree: Any) -> None:
     p = tree.add(None, "demo", help="a web page to try searches: original vs fused hits, entities, rewrites")
     p.add_argument("--server", metavar="HOST:PORT", help="use a running `evdsearch serve` (instead of --index)")
-    p.add_argument("--index", metavar="INDEX_DIR", help="index folder from `evdsearch index` (run in-process)")
+    p.add_argument("--index", metavar="INDEX_DIR",
+                   help="index folder from `evdsearch index` (the demo starts its own `evdsearch serve` on it)")
     p.add_argument("--kb", metavar="KB_DIR", help="knowledge base folder (with --index)")
     p.add_argument("--rewriter", default="template", metavar="none|template|PATH",
                    help="query rewriter with --index: none, template (default), or a seq2seq model folder")
@@ -35,7 +35,7 @@ def register(tree: Any) -> None:
 
 
 def open_backend(args: argparse.Namespace) -> Any:
-    """A GrpcBackend for --server, else a LocalBackend over --index/--kb; flag mix-ups are UserErrors."""
+    """A GrpcBackend for --server, else one over a `serve` of --index/--kb; flag mix-ups are UserErrors."""
     from evdsearch.errors import InvalidInput
 
     if args.server and args.index:
@@ -58,12 +58,9 @@ def open_backend(args: argparse.Namespace) -> Any:
         raise InvalidInput("--tls-ca, --token-file and --tls-cert go with --server (they secure the gRPC call)")
     if not args.index:
         raise InvalidInput("give --index INDEX_DIR [--kb KB_DIR] to search in-process, or --server HOST:PORT")
-    from evdsearch.demo.backend import LocalBackend
-    from evdsearch.engine.api import EngineConfig
+    from evdsearch.demo.local_serve import LocalServeBackend, serve_args
 
-    return LocalBackend.open(EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter,
-                                          device=args.device, **description_settings(args),
-                                          **fusion_settings(args)))
+    return LocalServeBackend(serve_args(args), timeout_s=max(args.timeout, 60.0))
 
 
 def parse_auth(text: str | None) -> tuple[str, str] | None:

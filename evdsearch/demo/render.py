@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from evdsearch.engine.api import TIMING_STAGES
+from evdsearch.search_api import TIMING_STAGES
 
 THUMBNAIL_PX = 320  # longest side of a gallery image
 MODE_TITLES = {"fused": "Fused: original + rewritten", "rewritten": "Rewritten query only",

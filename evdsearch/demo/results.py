@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from evdsearch.demo.backend import SearchBackend
-from evdsearch.engine.api import Explanation, Hit, SearchRequest, SearchResponse
 from evdsearch.errors import InvalidInput
+from evdsearch.search_api import Explanation, Hit, SearchRequest, SearchResponse
 
 
 def hit_json(hit: Hit, rank: int) -> dict[str, Any]:

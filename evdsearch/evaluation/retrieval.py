@@ -25,6 +25,7 @@ from evdsearch.clip_models import LoadedClip, load_clip
 from evdsearch.errors import InvalidInput, ModelUnavailable, NotFound
 from evdsearch.evaluation.recall import DEFAULT_KS, recall_at_k, recall_from_ranks, text_to_image_ranks
 from evdsearch.karpathy import KarpathyDataset, KarpathyImage
+from evdsearch.search_api import DEFAULT_ALPHA
 
 log = logging.getLogger(__name__)
 CAPTION_KINDS = ("attribute", "seen_entity", "unseen_entity")  # shapes world; other kinds are listed after
@@ -41,7 +42,7 @@ class RetrievalConfig:
     pretrained: str | None = None  # hub tag or local weights file for an architecture name
     split: str = "test"  # Karpathy split to evaluate
     modes: tuple[str, ...] = ("original",)  # query modes, keys of QUERY_MODES
-    alpha: float = 0.5  # weight of the rewritten query in `fused` mode (entities without a calibrated weight)
+    alpha: float = DEFAULT_ALPHA  # weight of the rewritten query in `fused` mode (entities without a calibrated weight)
     adaptive_alpha: bool = True  # fused mode uses the KB's calibrated per-entity weights when it has them
     kb: str | None = None  # knowledge base folder for the rewriting modes
     rewriter: str = "template"  # none | template | rewriter folder, for the rewriting modes
@@ -182,12 +183,12 @@ def _rewritten(captions: list[str], ctx: QueryContext) -> np.ndarray:
 
 
 def _fused(captions: list[str], ctx: QueryContext) -> np.ndarray:
-    from evdsearch.engine.adaptive_alpha import AlphaPolicy
+    from evdsearch.engine.alpha import AlphaPolicy
     from evdsearch.engine.fusion import fuse_queries
 
     rewritten = _rewritten(captions, ctx)
     policy = AlphaPolicy.from_kb(ctx.rewriter().kb, ctx.cfg.alpha, ctx.cfg.adaptive_alpha)
-    alphas = np.array([policy.for_entities(e) for e in ctx._texts["entities"]], dtype=np.float32)
+    alphas = np.array([policy.resolve(None, e) for e in ctx._texts["entities"]], dtype=np.float32)
     ctx.stats["alpha"] = "adaptive (KB calibration)" if policy.adaptive else f"fixed {ctx.cfg.alpha:g}"
     return np.asarray(fuse_queries(_original(captions, ctx), rewritten, alphas), dtype=np.float32)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.atomic import write_json_atomic, write_text_atomic
+from evdsearch.search_api import DEFAULT_ALPHA
 
 FOCUS_KIND = "unseen_entity"  # the caption kind the rewriter is for
 
@@ -38,7 +39,7 @@ class EvalConfig:
     finetuned_clip: str | None = None  # CLIP fine-tuned with the frozen (PRO) rewriter
     control_clip: str | None = None  # CLIP fine-tuned the same way with rewrite prob 0 (a control)
     split: str = "test"  # Karpathy split
-    alpha: float = 0.5  # fusion weight (for entities without a calibrated weight when adaptive)
+    alpha: float = DEFAULT_ALPHA  # fusion weight (for entities without a calibrated weight when adaptive)
     adaptive_alpha: bool = True  # use the KB's calibrated per-entity weights when it has them
     device: str = "auto"  # auto | cpu | cuda
     rows: list[Setting] = field(default_factory=list)  # explicit rows (bench retrieval), else the above

@@ -22,7 +22,7 @@ UNKNOWN_ALPHA = 0.5  # calibrated weight at or above which an entity counts as u
 
 def nonce_word(rng: random.Random, taken: set[str]) -> str:
     """A made-up word (three syllables) that is no entity name and was not handed out before."""
-    from evdsearch.evaluation.calibration import nonce_name
+    from evdsearch.evaluation.fusion_fit import nonce_name
 
     return nonce_name(rng, taken)
 

@@ -10,8 +10,6 @@ from typing import Any
 from evdsearch.training.descriptions.ex2 import REWARDS
 from evdsearch.training.llm.factory import SPEC_HELP
 
-DEFAULT_CANDIDATES = ("runs/rw/world/encyclopedia.jsonl", "docs/results/evd/smollm2_evds.jsonl")
-
 
 def publish(out: Path, stem: str, result: dict[str, Any], tables_fn: Callable[[dict], list],
             plot_fn: Callable[[dict], Any], extra: dict[str, Path] | None = None) -> None:
@@ -35,8 +33,8 @@ def add_inputs(parser: argparse.ArgumentParser, out_help: str, data_help: str = 
 def register(tree: Any) -> None:
     ift = tree.add("train", "ift", "IFT: influence-selected proponent texts per class, cross-modal transfer")
     add_inputs(ift, "output folder (ift.jsonl, report, checkpoints)")
-    ift.add_argument("--candidates", nargs="+", help="candidate text JSONL files (kb-import format); default: "
-                     "the world's encyclopedia.jsonl and, in a checkout, docs/results/evd/smollm2_evds.jsonl")
+    ift.add_argument("--candidates", nargs="+", help="candidate text JSONL files (kb-import format; default: the "
+                     "world's encyclopedia.jsonl)")
     ift.add_argument("--weight", type=float, default=0.5, help="λ: influence share of the IFT score (0..1)")
     ift.add_argument("--top-k", type=int, default=10, help="proponent texts per class")
     ift.add_argument("--influence", choices=("gradient", "kernel"), default="gradient",
@@ -58,19 +56,13 @@ def run_ift_cli(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.weight <= 1.0 or min(args.top_k, args.shots, args.epochs) < 1 or args.tau <= 0:
         raise InvalidInput("--weight must be in [0, 1]; --top-k, --shots, --epochs >= 1; --tau > 0")
-    candidates = tuple(args.candidates or _default_candidates(args.data))
+    candidates = tuple(args.candidates or [str(Path(args.data) / "encyclopedia.jsonl")])
     cfg = IFTConfig(data=args.data, model=args.model, candidates=candidates, out=str(args.out),
                     weight=args.weight, top_k=args.top_k, influence=args.influence, tau=args.tau,
                     shots=args.shots, epochs=args.epochs,
                     seed=args.seed, threads=args.threads)
     publish(args.out, "ift_report", run_ift(cfg), report_tables, bar_plot, {"descriptions": args.out / "ift.jsonl"})
     return 0
-
-
-def _default_candidates(data: str) -> list[str]:
-    world = Path(data) / "encyclopedia.jsonl"
-    evds = Path(DEFAULT_CANDIDATES[1])  # a run's output kept with the docs, found from a checkout's root
-    return [str(p) for p in (world, evds) if p.is_file()]
 
 
 def register_fudd(tree: Any) -> None:

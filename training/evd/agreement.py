@@ -25,7 +25,7 @@ class AgreementConfig:
     """How descriptions are chosen."""
 
     keep: int = 4  # most descriptions kept per entity, best agreement first
-    min_votes: int = 2  # a value needs this many answers naming it to win its category
+    min_votes: int = 3  # a value needs this many answers naming it to be agreed
     fallback: bool = True  # an entity with no agreeing description keeps its single most-voted one
 
 
@@ -44,10 +44,14 @@ def agreed_values(counts: Counter, min_votes: int) -> set[str]:
     return {value for value, n in counts.items() if n >= min_votes and 2 * n >= most}
 
 
-def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig | None = None
-                        ) -> list[dict[str, Any]]:
-    """The kept records, each with "agreement" (votes for the winning values it names) and "score" set
-    from it; order: entity as first seen, then agreement."""
+def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig | None = None,
+                        answers: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """The kept records, each with "agreement" (votes for the agreed values it names) and "score" set
+    from it; order: entity as first seen, then agreement.
+
+    `answers`: entity -> every raw LLM answer, one vote each (`evd generate` writes each distinct
+    description once, so repeated answers only show in its progress log); None: the records vote.
+    """
     config = config or AgreementConfig()
     lexicon = build_lexicon({})
     by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -57,8 +61,9 @@ def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig |
     for entity, items in by_entity.items():
         unique = list({str(r["description"]).lower(): r for r in items}.values())
         named = [_mentions(entity, str(r["description"]), lexicon) for r in unique]
+        voters = named if answers is None else [_mentions(entity, a, lexicon) for a in answers.get(entity, [])]
         votes: dict[str, Counter] = defaultdict(Counter)
-        for found in named:
+        for found in voters:
             for category, values in found.items():
                 votes[category].update(values)
         agreed = {category: agreed_values(counts, config.min_votes) for category, counts in votes.items()}
@@ -75,7 +80,21 @@ def select_by_agreement(records: list[dict[str, Any]], config: AgreementConfig |
             chosen = [max(raw, key=lambda item: (item[0], -len(str(item[1]["description"]))))] if raw else []
             chosen = [(n, record) for n, record in chosen if n > 0]
         chosen.sort(key=lambda item: (-item[0], len(str(item[1]["description"]))))
+        chosen = _spread_over_categories(chosen, {id(r): set(f) & set(agreed) for f, r in zip(named, unique,
+                                                                                            strict=True)})
         top = max((a for a, _ in chosen), default=1) or 1
         kept += [{**record, "agreement": agree, "score": round(agree / top, 4)}
                  for agree, record in chosen[: config.keep]]
     return kept
+
+
+def _spread_over_categories(chosen: list[tuple[int, dict]], categories: dict[int, set[str]]
+                            ) -> list[tuple[int, dict]]:
+    """Best first, but each description that names an agreed category none before it named is moved up:
+    a colour and a shape outrank three ways of saying the colour."""
+    first, rest, covered = [], [], set()
+    for item in chosen:
+        named = categories.get(id(item[1]), set())
+        (first if named - covered else rest).append(item)
+        covered |= named
+    return first + rest

@@ -10,7 +10,7 @@ CATEGORIES = ("shape", "color", "size", "texture")
 # value -> words that mean it. Values the world uses but this table lacks still match themselves.
 SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
     "color": {
-        "red": ("reddish", "crimson", "scarlet"), "orange": ("orangish",), "yellow": ("yellowish", "golden"),
+        "red": ("reddish", "crimson", "scarlet"), "orange": ("orangish",), "yellow": ("yellowish", "golden", "gold"),
         "green": ("greenish", "emerald", "lime"), "blue": ("bluish", "navy", "azure"), "cyan": ("teal", "turquoise"),
         "purple": ("purplish", "violet", "lilac", "magenta"), "pink": ("pinkish",), "brown": ("brownish",),
         "black": (), "white": (), "gray": ("grey", "greyish", "grayish", "silver"),

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from evdsearch.cli import CommandTree
+from evdsearch.command_tree import CommandTree
 from evdsearch.training.llm.factory import SPEC_HELP
 
 
@@ -38,13 +38,16 @@ def register(tree: CommandTree) -> None:
     gen.set_defaults(run=run_generate)
 
     sel = tree.add("evd", "select", "keep the descriptions an entity's answers agree on (best of several samples)")
-    sel.add_argument("--evds", type=Path, required=True, help="EVD JSONL from `evd generate` (several samples)")
+    sel.add_argument("--evds", type=Path, required=True,
+                     help="EVD JSONL from `evd generate` (several samples); its .progress.jsonl, when present, "
+                          "gives every raw answer a vote")
     sel.add_argument("--out", type=Path, required=True, help="JSONL of the kept descriptions, for `kb import`")
     sel.add_argument("--keep", type=int, default=4, help="most descriptions kept per entity (default 4)")
-    sel.add_argument("--min-votes", type=int, default=2,
+    sel.add_argument("--min-votes", type=int, default=3,
                      help="answers that must name a colour / shape / size / pattern for it to count as agreed "
-                          "(default 2)")
-    sel.add_argument("--prompts", nargs="+", help="use only the answers to these prompt names")
+                          "(default 3)")
+    sel.add_argument("--prompts", nargs="+", help="keep only descriptions from these prompt names (the answers to "
+                                                  "every prompt still vote)")
     sel.set_defaults(run=run_select)
 
     lab = tree.add("evd", "label", "label EVDs against the shapes world: visual-correct / wrong / non-visual")
@@ -106,14 +109,23 @@ def run_select(args: argparse.Namespace) -> int:
 
     if args.keep < 1 or args.min_votes < 1:
         raise InvalidInput("--keep and --min-votes must be at least 1")
+    from evdsearch.training.evd.store import progress_path
+
     records = _read_evds(args.evds)
+    log = progress_path(args.evds)
+    calls = [c for c in _read_evds(log) if c.get("stage") == "describe"] if log.is_file() else None
     if args.prompts:
         records = [r for r in records if r.get("prompt") in set(args.prompts)]
-    kept = select_by_agreement(records, AgreementConfig(keep=args.keep, min_votes=args.min_votes))
+    answers: dict[str, list[str]] | None = None
+    if calls:  # every answer votes, repeats included (the JSONL holds each description once)
+        answers = {}
+        for call in calls:
+            answers.setdefault(str(call["entity"]), []).append(str(call.get("raw", "")))
+    kept = select_by_agreement(records, AgreementConfig(keep=args.keep, min_votes=args.min_votes), answers)
     write_text_atomic(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
     entities = {str(r["entity"]) for r in records}
     print(f"kept {len(kept)} of {len(records)} descriptions for {len({r['entity'] for r in kept})} of "
-          f"{len(entities)} entities")
+          f"{len(entities)} entities ({'every answer in ' + str(log) if answers else 'each description'} voting)")
     print(f"descriptions: {args.out}")
     return 0
 

@@ -57,7 +57,8 @@ def call_seed(seed: int, *parts: object) -> int:
 
 def describe_entities(llm: ChatLLM, entities: list[str], cfg: GenerateConfig, store: EvdStore) -> RunStats:
     """Ask every prompt `per_entity` times about every entity; keys already in `store` are skipped."""
-    keys: list[DescribeKey] = [(e, p, s) for e in entities for p in cfg.prompts for s in range(cfg.per_entity)]
+    # prompt-major: a batch then shares one prompt's system turn and examples (read once, see chat_batch)
+    keys: list[DescribeKey] = [(e, p, s) for p in cfg.prompts for e in entities for s in range(cfg.per_entity)]
     todo = [k for k in keys if k not in store.done]
     stats = RunStats(skipped=len(keys) - len(todo))
     model = llm_provenance(llm)

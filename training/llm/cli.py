@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evdsearch.cli import CommandTree
+from evdsearch.command_tree import CommandTree
 
 
 def register(tree: CommandTree) -> None:

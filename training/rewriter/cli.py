@@ -1,4 +1,4 @@
-"""Rewriter verbs: train deqr|rewriter|rewriter-pro|export-onnx|clip-rewrite; bench rewriters|rewrite-latency.
+"""Rewriter verbs: train deqr|rewriter|rewriter-pro|export-onnx|clip-rewrite (their benchmarks: benchmarks/).
 
 The pipeline, in order (each verb documents its flags with --help):
   evdsearch train deqr --data WORLD --kb KB --clip CLIP --out runs/rw/deqr
@@ -18,6 +18,7 @@ import argparse
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
+from evdsearch.search_api import DEFAULT_ALPHA
 
 
 def register(tree: Any) -> None:
@@ -26,9 +27,6 @@ def register(tree: Any) -> None:
     _pro(tree.add("train", "rewriter-pro", "align an SFT rewriter with PRO on DEQR candidate rankings"))
     _export(tree.add("train", "export-onnx", "export a rewriter (and optionally a CLIP text tower) to ONNX"))
     _clip(tree.add("train", "clip-rewrite", "fine-tune CLIP with captions rewritten by a frozen rewriter"))
-    _bench(tree.add("bench", "rewriters", "unseen-entity recall: original vs template vs SFT vs PRO rewriters"))
-    _latency(tree.add("bench", "rewrite-latency",
-                      "rewrite latency on CPU: torch, ONNX uncached, cached, cached + drafts (per rewrite and token)"))
 
 
 def _deqr(p: argparse.ArgumentParser) -> None:
@@ -40,7 +38,8 @@ def _deqr(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-images", type=int, default=3000, help="images with entity captions to use (default 3000)")
     p.add_argument("--max-candidates", type=int, default=12, help="candidates per caption incl. the empty rewrite")
     p.add_argument("--batch-images", type=int, default=128, help="in-batch images for the rank (default 128)")
-    p.add_argument("--alpha", type=float, default=0.5, help="fusion weight for scoring (1.0: rewrite alone)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help=f"fusion weight for scoring (default {DEFAULT_ALPHA:g}; 1.0: rewrite alone)")
     p.add_argument("--no-mask-entities", dest="mask_entities", action="store_false",
                    help="score candidates with entity names left in (same as --regime unmasked)")
     p.add_argument("--regime", default="masked", choices=("masked", "unmasked", "both"),
@@ -114,38 +113,6 @@ def _clip(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
     p.add_argument("--force", action="store_true")
     p.set_defaults(run=run_clip)
-
-
-def _bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="shapes world folder")
-    p.add_argument("--kb", required=True, help="knowledge base folder")
-    p.add_argument("--clip", required=True, help="CLIP checkpoint folder")
-    p.add_argument("--sft", help="SFT rewriter folder")
-    p.add_argument("--pro", help="PRO rewriter folder")
-    p.add_argument("--finetuned-clip", help="CLIP fine-tuned with the frozen rewriter")
-    p.add_argument("--control-clip", help="CLIP fine-tuned the same way with --rewrite-prob 0 (control)")
-    p.add_argument("--out", required=True, help="report folder (rewriter_results.md/.json/.png)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--alpha", type=float, default=0.5)
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.set_defaults(run=run_bench)
-
-
-def _latency(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rewriter", required=True, help="rewriter folder with an ONNX export")
-    p.add_argument("--kb", required=True)
-    p.add_argument("--data", required=True, help="shapes world folder (queries: its captions naming entities)")
-    p.add_argument("--clip", help="also time this CLIP checkpoint's text tower")
-    p.add_argument("--n", type=int, default=100,
-                   help="queries (default 100; 0: every caption of --split naming a KB entity, for the agreement "
-                        "check; the first 100 are timed)")
-    p.add_argument("--split", default="test", help="split the queries come from (default test)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2,
-                   help="CPU threads for every runtime (default 2; 0: what `serve` uses, the cached decoder 1)")
-    p.add_argument("--no-torch", dest="torch", action="store_false", help="skip transformers' generate (slow)")
-    p.add_argument("--out", help="write latency.json / latency.md here")
-    p.set_defaults(run=run_latency)
 
 
 def run_deqr(args: argparse.Namespace) -> int:
@@ -249,26 +216,4 @@ def run_clip(args: argparse.Namespace) -> int:
                           batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=args.seed,
                           device=args.device, threads=args.threads, force=args.force)
     print(f"checkpoint: {finetune_clip_with_rewriter(cfg, args.rewriter, args.kb, args.rewrite_prob)}")
-    return 0
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    from evdsearch.evaluation.rewriters import EvalConfig, evaluate, markdown
-
-    cfg = EvalConfig(data=args.data, kb=args.kb, clip=args.clip, out=args.out, sft=args.sft, pro=args.pro,
-                     finetuned_clip=args.finetuned_clip, control_clip=args.control_clip, split=args.split,
-                     alpha=args.alpha, device=args.device)
-    print(markdown(evaluate(cfg)))
-    print(f"report: {args.out}/rewriter_results.md (.json, .png)")
-    return 0
-
-
-def run_latency(args: argparse.Namespace) -> int:
-    from evdsearch.training.rewriter.latency import LatencyConfig, markdown
-    from evdsearch.training.rewriter.latency import run_latency as run
-
-    cfg = LatencyConfig(rewriter=args.rewriter, kb=args.kb, data=args.data, out=args.out, n=args.n,
-                        split=args.split, batch_size=args.batch_size, threads=args.threads, clip=args.clip,
-                        torch=args.torch)
-    print(markdown(run(cfg)))
     return 0

@@ -21,7 +21,7 @@ from evdsearch.errors import NotFound
 
 SHIPPED = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
            "special_tokens_map.json", REWRITER_META)  # what transformers and `serve` need; no ONNX, no run logs
-REMAKE = "scripts/quickstart_rewriter.sh KB_JSONL evdsearch/shipped/quickstart-rewriter"
+REMAKE = "scripts/quickstart_rewriter.sh KB evdsearch/shipped/quickstart-rewriter"
 
 
 def ship_rewriter(rewriter: str | Path, out: str | Path, clip: str | Path, kb_source: str | Path,

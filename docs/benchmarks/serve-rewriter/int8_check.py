@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from evdsearch.benchmarks.rewrite_latency import LatencyConfig, _queries
 from evdsearch.engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
-from evdsearch.training.rewriter.latency import LatencyConfig, _queries
 
 
 def median_ms(rewriter: OnnxSeq2SeqRewriter, items: list, batch: int) -> float:

@@ -10,8 +10,10 @@ import threading
 from typing import Any
 
 from evdsearch.device import DEVICE_CHOICES
-from evdsearch.engine.fusion_options import add_fusion_options, fusion_settings
-from evdsearch.engine.speed_options import add_speed_options
+from evdsearch.engine.cli.speed_options import add_speed_options
+from evdsearch.engine.grpc_server.limits import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_REQUEST_S
+from evdsearch.engine_options import ALPHA_HELP, add_description_options, add_fusion_options
+from evdsearch.search_api import DEFAULT_ALPHA
 
 EXAMPLE_QUERY = "a tomato next to a school bus"  # used in the ready line when the KB has no entities
 
@@ -24,8 +26,7 @@ def register(tree: Any) -> None:
                    help="query rewriter: none, template (default), or a seq2seq model folder")
     p.add_argument("--port", type=int, default=50051, help="port to listen on (0: any free port; default 50051)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    p.add_argument("--alpha", type=float, default=0.5,
-                   help="weight of the rewritten query for entities without a calibrated weight (default 0.5)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, metavar="A", help=ALPHA_HELP)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where CLIP and the rewriter run")
     p.add_argument("--text-encoder", default="auto", choices=("auto", "torch", "onnx", "onnx-int8"),
                    help="CLIP text tower: auto (onnxruntime when the checkpoint has a current onnx/clip_text.onnx "
@@ -50,8 +51,6 @@ def register(tree: Any) -> None:
 
 def add_security_options(p: argparse.ArgumentParser) -> None:
     """TLS, tokens, the in-flight bound and path exposure (see docs/reliability.md)."""
-    from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_REQUEST_S
-
     p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS (with --tls-key)")
     p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     p.add_argument("--tls-client-ca", metavar="FILE",
@@ -66,28 +65,6 @@ def add_security_options(p: argparse.ArgumentParser) -> None:
                         f"ones answer DEADLINE_EXCEEDED (default {DEFAULT_MAX_REQUEST_S:g}; 0: no bound)")
     p.add_argument("--expose-paths", action="store_true",
                    help="hits carry absolute server paths (default: relative to the index's image folder)")
-
-
-def add_description_options(p: argparse.ArgumentParser) -> None:
-    """How the engine picks each entity's descriptions; shared by `serve` and `demo --index`."""
-    p.add_argument("--prefer-sources", type=source_list, default=(), metavar="SRC[,SRC]",
-                   help="KB sources whose descriptions go first, in this order (e.g. ift,ex2); then by score")
-    p.add_argument("--max-descriptions", type=int, default=3, metavar="N",
-                   help="descriptions per entity handed to the rewriter (default 3)")
-
-
-def description_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The EngineConfig fields those options set, checked."""
-    from evdsearch.errors import InvalidInput
-
-    if args.max_descriptions < 1:
-        raise InvalidInput(f"--max-descriptions must be at least 1, got {args.max_descriptions}")
-    return {"prefer_sources": args.prefer_sources, "max_descriptions": args.max_descriptions}
-
-
-def source_list(text: str) -> tuple[str, ...]:
-    """"ift, ex2" -> ("ift", "ex2")."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _example_query(engine: Any) -> str:
@@ -139,22 +116,18 @@ def _reload_on_signal(reloader: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evdsearch.engine.adaptive_alpha import describe
-    from evdsearch.engine.api import EngineConfig
+    from evdsearch.engine.alpha import describe
+    from evdsearch.engine.cli.config import engine_config
+    from evdsearch.engine.cli.speed_options import make_batcher
+    from evdsearch.engine.grpc_server.security import TokenStore, tls_files
+    from evdsearch.engine.grpc_server.server import build_server
     from evdsearch.engine.search import SearchEngine
-    from evdsearch.engine.security import TokenStore, tls_files
-    from evdsearch.engine.server import build_server
-    from evdsearch.engine.speed_options import make_batcher, speed_settings
     from evdsearch.errors import InvalidInput
 
     if args.workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a SIGHUP while loading must not kill us; reloads once serving
-    config = EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
-                          model=args.model, pretrained=args.pretrained, text_encoder=args.text_encoder,
-                          text_onnx=args.text_onnx, backend=args.backend, backend_uri=args.milvus_uri,
-                          **description_settings(args), **fusion_settings(args, args.alpha),
-                          **speed_settings(args))
+    config = engine_config(args)
     if not args.max_request_seconds >= 0:
         raise InvalidInput(f"--max-request-seconds must be 0 or more, got {args.max_request_seconds:g}")
     if args.max_concurrent < 1:

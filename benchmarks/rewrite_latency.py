@@ -127,12 +127,13 @@ def run_latency(cfg: LatencyConfig) -> dict[str, Any]:
 def _clip_latency(cfg: LatencyConfig, texts: list[str]) -> dict[str, Any]:
     import numpy as np
 
+    from evdsearch.benchmarks.onnx_export import export_text_tower
     from evdsearch.clip_models import load_clip
-    from evdsearch.training.export.clip_text import OnnxClipText, export_clip_text
+    from evdsearch.engine.onnx_clip_text import OnnxClipText
 
     clip = load_clip(cfg.clip, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
-        onnx = OnnxClipText(export_clip_text(cfg.clip, tmp), device="cpu", threads=cfg.threads)
+        onnx = OnnxClipText(export_text_tower(cfg.clip, tmp, check=False), device="cpu", threads=cfg.threads)
         out = {"torch": [_time(clip.encode_texts, texts, 1)], "onnxruntime": [_time(onnx.encode_texts, texts, 1)]}
         out["max_abs_diff"] = float(np.abs(clip.encode_texts(texts) - onnx.encode_texts(texts)).max())
     return out

@@ -6,8 +6,8 @@ import logging
 
 import grpc
 
+from evdsearch.engine.grpc_server.servicer import _call
 from evdsearch.engine.reload import Reloader, ReloadFailed
-from evdsearch.engine.servicer import _call
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

@@ -10,13 +10,14 @@ from typing import TypeVar
 
 import grpc
 
-from evdsearch.engine import convert
-from evdsearch.engine.api import DEFAULT_MAX_REQUEST_S, DeadlineExceeded, ResourceExhausted
+from evdsearch.engine.api import DeadlineExceeded
 from evdsearch.engine.batcher import MicroBatcher
+from evdsearch.engine.grpc_server.limits import DEFAULT_MAX_REQUEST_S
+from evdsearch.engine.grpc_server.uris import hide_info_paths, hide_paths, image_root
 from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
-from evdsearch.engine.uris import hide_info_paths, hide_paths, image_root
-from evdsearch.errors import InvalidInput, NotFound, UserError
+from evdsearch.errors import InvalidInput, NotFound, ResourceExhausted, UserError
+from evdsearch.proto import convert
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 

@@ -10,19 +10,22 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from evdsearch.engine.admin import AdminServicer
-from evdsearch.engine.api import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_REQUEST_S
+from evdsearch.engine.grpc_server.admin import AdminServicer
+from evdsearch.engine.grpc_server.limits import (
+    DEFAULT_GRACE_S,
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_REQUEST_S,
+)
+from evdsearch.engine.grpc_server.request_guard import DecodeGuardInterceptor
+from evdsearch.engine.grpc_server.security import TlsFiles, TokenAuthInterceptor, TokenStore
+from evdsearch.engine.grpc_server.servicer import SearchServicer
 from evdsearch.engine.reload import EngineHolder, Reloader
-from evdsearch.engine.request_guard import DecodeGuardInterceptor
-from evdsearch.engine.security import TlsFiles, TokenAuthInterceptor, TokenStore
-from evdsearch.engine.servicer import SearchServicer
 from evdsearch.errors import UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2, search_pb2_grpc
 
 SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name  # evdsearch.v1.SearchService
 ADMIN_SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name  # evdsearch.v1.AdminService
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # room for a large image query or a 256-request batch
-DEFAULT_GRACE_S = 5.0  # in-flight RPCs get this long to finish on shutdown
 
 
 @dataclass

@@ -1,0 +1,59 @@
+"""`bench kb-sources`: quality reports of several knowledge bases merged into one table with gain shares."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evdsearch.cli import main
+
+KINDS = ("attribute", "seen_entity", "unseen_entity", "all")
+
+
+def _entry(unseen: float, delta: float | None = None) -> dict:
+    cells = {}
+    for kind in KINDS:
+        mean = unseen if kind == "unseen_entity" else 0.7
+        cell = {"mean": mean, "ci": [mean - 0.01, mean + 0.01], "per_world": [mean]}
+        if delta is not None:
+            cell |= {"delta": mean - (0.15 if kind == "unseen_entity" else 0.7), "p_vs_original": 0.01}
+        cells[kind] = {"n": 10, "R@1": cell, "R@5": cell}
+    return {"by_kind": cells, "alpha_mean": [None]}
+
+
+def _report(path: Path, rows: dict[str, float], worlds: tuple[str, ...] = ("s1", "s2")) -> Path:
+    table = {"original": _entry(0.15), **{label: _entry(u, 0.0) for label, u in rows.items()}}
+    path.mkdir(parents=True)
+    (path / "quality.json").write_text(json.dumps({"worlds": [{"name": w} for w in worlds], "table": table}))
+    return path
+
+
+def test_merged_table_and_shares(tmp_path: Path) -> None:
+    t, p = "fused adaptive[train+val] + template", "fused adaptive[train+val] + PRO"
+    enc_t = _report(tmp_path / "enc-t", {t: 0.35})
+    enc_p = _report(tmp_path / "enc-p", {p: 0.45})
+    llm_t = _report(tmp_path / "llm-t", {t: 0.25})
+    llm_p = _report(tmp_path / "llm-p", {p: 0.30})
+    out = tmp_path / "out"
+    assert main(["bench", "kb-sources", "--source", f"llm={llm_t}", "--source", f"llm={llm_p}",
+                 "--source", f"encyclopedia={enc_t}", "--source", f"encyclopedia={enc_p / 'quality.json'}",
+                 "--out", str(out)]) == 0
+    result = json.loads((out / "kb_sources.json").read_text())
+    table = result["table"]
+    assert list(table) == ["original (no KB)", f"llm: {t}", f"llm: {p}", f"encyclopedia: {t}", f"encyclopedia: {p}"]
+    assert table[f"llm: {t}"]["share_of_reference_unseen_gain"] == pytest.approx(0.5)  # 0.10 of 0.20
+    assert table[f"llm: {p}"]["share_of_reference_unseen_gain"] == pytest.approx(0.5)  # 0.15 of 0.30
+    assert table[f"encyclopedia: {p}"]["share_of_reference_unseen_gain"] == pytest.approx(1.0)
+    assert "50 %" in (out / "kb_sources.md").read_text() and (out / "kb_sources.png").is_file()
+
+
+def test_mismatched_worlds_and_missing_rows_are_refused(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    a = _report(tmp_path / "a", {"fused adaptive[train+val] + template": 0.3})
+    b = _report(tmp_path / "b", {"fused adaptive[train+val] + template": 0.3}, worlds=("s9",))
+    assert main(["bench", "kb-sources", "--source", f"a={a}", "--source", f"b={b}", "--out", str(tmp_path)]) == 2
+    assert "different worlds" in capsys.readouterr().err
+    assert main(["bench", "kb-sources", "--source", f"a={a}", "--out", str(tmp_path)]) == 2
+    assert "has no row 'fused adaptive[train+val] + PRO'" in capsys.readouterr().err
+    assert main(["bench", "kb-sources", "--source", f"a={tmp_path / 'none'}", "--out", str(tmp_path)]) == 2
