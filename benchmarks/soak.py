@@ -1,17 +1,23 @@
-"""Soak: many clients for a long while against one server; errors, latency and server RSS per time window."""
+"""Soak: many clients for as long as asked against a server; errors, latency and server RSS per time window.
+
+Optionally an Info observer (which server generation answers, so a replica that left and came back, or a
+reload, shows up per window) and a writer that changes the served index and KB meanwhile (soak_mixed.py).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evdsearch.benchmarks.serve_load import Call, Sample, percentiles_ms, run_closed_loop
+from evdsearch.benchmarks.serve_load import JOIN_GRACE_S, Call
+from evdsearch.benchmarks.soak_record import SoakRecorder
 from evdsearch.errors import InvalidInput, NotFound
+
+InfoCall = Callable[[], tuple[str | None, int, str]]  # () -> (loaded_at or None, generation, status code)
 
 
 def rss_mb(pid: int) -> float:
@@ -25,31 +31,22 @@ def rss_mb(pid: int) -> float:
     raise NotFound(f"process {pid} has no VmRSS (a kernel thread?)")
 
 
-class RssSampler:
-    """A thread reading a process's RSS every `every_s` seconds while the load runs: [(monotonic, MiB)]."""
+class Sampler(threading.Thread):
+    """Calls `sample()` every `every_s` seconds until stopped (RSS, Info)."""
 
-    def __init__(self, pid: int, every_s: float = 1.0) -> None:
-        rss_mb(pid)  # fail now if the process is not there
-        self.pid, self.every_s = pid, every_s
-        self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+    def __init__(self, sample: Callable[[], bool | None], every_s: float, name: str) -> None:
+        super().__init__(daemon=True, name=name)
+        self.sample, self.every_s, self.done = sample, every_s, threading.Event()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.samples.append((time.monotonic(), rss_mb(self.pid)))
-            except NotFound:
-                return  # the server went away; the errors column will say so
-            self._stop.wait(self.every_s)
+    def run(self) -> None:
+        while not self.done.is_set():
+            if self.sample() is False:
+                return
+            self.done.wait(self.every_s)
 
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def stop(self) -> None:
+        self.done.set()
+        self.join(JOIN_GRACE_S)
 
 
 @dataclass
@@ -57,58 +54,91 @@ class SoakConfig:
     """What `evdsearch bench soak` runs."""
 
     clients: int = 64  # closed-loop client threads
-    duration_s: float = 60.0  # measured seconds
+    duration_s: float = 60.0  # measured seconds (no upper bound: memory does not grow with it)
     warmup_s: float = 5.0  # unmeasured seconds first (caches, lazy loads); RSS drift is measured after it
     window_s: float = 5.0  # width of one time window in the table and plot
+    info_every_s: float = 1.0  # an Info call this often (0: none): which generation / replica answers
 
 
-def windows(samples: Sequence[Sample], rss: Sequence[tuple[float, float]], t0: float,
-            cfg: SoakConfig) -> list[dict[str, Any]]:
-    """Per window from t0: requests, errors, p50/p99 ms of the successes, last RSS (MiB) seen in it."""
-    count = max(1, round(cfg.duration_s / cfg.window_s))
-    by_window: list[list[Sample]] = [[] for _ in range(count)]
-    for s in samples:  # by finish time; the last window is closed, as the load loop keeps a finish at its end
-        w = int((s.start + s.latency_s - t0) // cfg.window_s)
-        if w >= 0:
-            by_window[min(w, count - 1)].append(s)
-    rows = []
-    for w in range(count):
-        lo, hi = t0 + w * cfg.window_s, t0 + (w + 1) * cfg.window_s
-        mine = by_window[w]
-        ok = [s.latency_s for s in mine if s.result.ok]
-        in_window = [mb for t, mb in rss if lo <= t < hi]
-        rows.append({"t_s": (w + 1) * cfg.window_s, "requests": len(mine), "errors": len(mine) - len(ok),
-                     **percentiles_ms(ok, (50, 99)), "rss_mb": in_window[-1] if in_window else None})
-    return rows
+def load_loop(call: Call, queries: Sequence[str], clients: int, stop_at: float, recorder: SoakRecorder) -> None:
+    """`clients` threads each send one request at a time until `stop_at`; every finish goes to `recorder`
+    (those in the warm-up are dropped there; those still running at `stop_at` count in the last window)."""
+
+    def worker(offset: int) -> None:
+        i = offset
+        while (t0 := time.monotonic()) < stop_at:
+            result = call(queries[i % len(queries)])
+            i += clients
+            recorder.record(t0, time.monotonic() - t0, result.ok, result.code)
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True, name=f"soak-{n}") for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:  # self-stopping: no request starts after stop_at; a stuck one is left behind
+        thread.join(max(0.0, stop_at + JOIN_GRACE_S - time.monotonic()))
 
 
-def drift(rss: Sequence[tuple[float, float]], t0: float) -> dict[str, float | None]:
-    """RSS at the start of the measured window, at its end, its peak, and end vs start in percent."""
-    measured = [mb for t, mb in rss if t >= t0]
-    if not measured:
-        return {"start_mb": None, "end_mb": None, "peak_mb": None, "drift_pct": None}
-    start, end = measured[0], measured[-1]
-    return {"start_mb": start, "end_mb": end, "peak_mb": max(measured), "drift_pct": (end - start) / start * 100}
-
-
-def run_soak(call: Call, queries: Sequence[str], cfg: SoakConfig, server_pid: int | None) -> dict[str, Any]:
-    """Load with `cfg.clients` threads; returns totals, per-window rows and the server's RSS drift."""
-    if not 1 <= cfg.clients <= 1024 or not 0 < cfg.duration_s <= 3600 or cfg.window_s <= 0 or cfg.warmup_s < 0:
-        raise InvalidInput("soak needs 1..1024 clients, a duration in (0, 3600] s, a window > 0 and a warm-up >= 0")
-    sampler = RssSampler(server_pid) if server_pid is not None else None
+def run_soak(call: Call, queries: Sequence[str], cfg: SoakConfig, server_pid: int | None,
+             info: InfoCall | None = None, writer: Any = None) -> dict[str, Any]:
+    """Load with `cfg.clients` threads; returns totals, per-window rows, the server's RSS drift, and what the
+    writer (a thread with start(stop_at), join(), report()) did meanwhile."""
+    if not 1 <= cfg.clients <= 1024 or not cfg.duration_s > 0 or cfg.window_s <= 0 or cfg.warmup_s < 0 \
+            or cfg.info_every_s < 0:
+        raise InvalidInput("soak needs 1..1024 clients, a duration > 0 s, a window > 0, a warm-up >= 0 and "
+                           "an Info interval >= 0")
+    if not queries:
+        raise InvalidInput("soak needs at least one query")
+    if server_pid is not None:
+        rss_mb(server_pid)  # fail now if the process is not there
     start = time.monotonic()
-    if sampler is not None:
-        with sampler:
-            samples, seconds = run_closed_loop(call, queries, cfg.clients, cfg.duration_s, cfg.warmup_s)
-    else:
-        samples, seconds = run_closed_loop(call, queries, cfg.clients, cfg.duration_s, cfg.warmup_s)
-    t0 = start + cfg.warmup_s
-    rss = sampler.samples if sampler is not None else []
-    ok = [s.latency_s for s in samples if s.result.ok]
+    t0, stop_at = start + cfg.warmup_s, start + cfg.warmup_s + cfg.duration_s
+    recorder = SoakRecorder(t0, cfg.window_s, cfg.duration_s)
+    epoch = time.time() + cfg.warmup_s  # t0 on the wall clock, for scripts that act at set times
+    samplers = []
+    if server_pid is not None:
+        samplers.append(Sampler(lambda: _sample_rss(recorder, server_pid), 1.0, "rss-sampler"))
+    if info is not None and cfg.info_every_s:
+        samplers.append(Sampler(lambda: recorder.record_info(time.monotonic(), *info()), cfg.info_every_s,
+                                "info-sampler"))
+    for sampler in samplers:
+        sampler.start()
+    if writer is not None:
+        writer.start(stop_at)
+    try:
+        load_loop(call, queries, cfg.clients, stop_at, recorder)
+    finally:
+        for sampler in samplers:
+            sampler.stop()
+        if writer is not None:
+            writer.join()
+    return summarize(recorder, cfg, epoch, writer.report() if writer is not None else None)
+
+
+def _sample_rss(recorder: SoakRecorder, pid: int) -> bool:
+    try:
+        recorder.record_rss(time.monotonic(), rss_mb(pid))
+    except NotFound:
+        return False  # the server went away; the errors column will say so
+    return True
+
+
+def summarize(recorder: SoakRecorder, cfg: SoakConfig, epoch: float, writes: Any) -> dict[str, Any]:
+    """The result dict (JSON): totals, windows, RSS drift after the warm-up, failure span, writer report."""
+    rows = recorder.rows()
+    requests = sum(r["requests"] for r in rows)
+    errors = sum(r["errors"] for r in rows)
+    measured = [mb for t, mb in recorder.rss if t >= recorder.t0]
+    rss = {"start_mb": None, "end_mb": None, "peak_mb": None, "drift_pct": None}
+    if measured:
+        rss = {"start_mb": measured[0], "end_mb": measured[-1], "peak_mb": max(measured),
+               "drift_pct": (measured[-1] - measured[0]) / measured[0] * 100}
+    timed = [r for r in rows if r["requests"] - r["errors"]]
+    ratio = timed[-1]["p99"] / timed[0]["p99"] if len(timed) > 1 and timed[0]["p99"] > 0 else None
     return {
-        "requests": len(samples), "errors": len(samples) - len(ok),
-        "error_codes": dict(Counter(s.result.code for s in samples if not s.result.ok)),
-        "qps": len(ok) / seconds, "latency_ms": percentiles_ms(ok, (50, 99)),
-        "rss": drift(rss, t0), "windows": windows(samples, rss, t0, cfg),
-        "rss_samples": [(round(t - t0, 3), mb) for t, mb in rss],
+        "requests": requests, "errors": errors, "error_codes": dict(recorder.codes),
+        "qps": (requests - errors) / cfg.duration_s,
+        "latency_ms": {"p50": recorder.histogram.percentile_ms(50), "p99": recorder.histogram.percentile_ms(99)},
+        "p99_last_over_first": ratio, "failures": dict(recorder.failed), "info_errors": dict(recorder.info_errors),
+        "t0_epoch": epoch, "rss": rss, "windows": rows, "writes": writes,
+        "rss_samples": [(round(t - recorder.t0, 3), mb) for t, mb in recorder.rss],
     }

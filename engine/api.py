@@ -39,3 +39,4 @@ class EngineConfig:
     backend_uri: str | None = None  # Milvus-backed index: address overriding the one in its manifest
     embedding_cache_size: int = 4096  # query-text embeddings kept in an LRU cache (0 disables it)
     threads: int = 0  # one thread budget for torch, onnxruntime and FAISS (0: leave each library's default)
+    verify_checksums: bool = True  # re-hash index and KB files against their SHA256SUMS at load: damage is refused

@@ -69,14 +69,15 @@ class SearchEngine:
                                          serialize=config.threads > 0)
 
     @classmethod
-    def open(cls, config: EngineConfig, kb: KnowledgeBase | None = None) -> SearchEngine:
+    def open(cls, config: EngineConfig, kb: KnowledgeBase | None = None, clip: LoadedClip | None = None) -> SearchEngine:
         """Load the index, the CLIP it was built with (or config.model), the KB and the rewriter.
 
-        `kb`: an already open handle of config.kb_dir to use instead of opening it (hot reload).
+        `kb`: an already open handle of config.kb_dir to use instead of opening it (hot reload); `clip`: a
+        loaded CLIP to keep when the index was built with it (hot reload).
         """
         from evdsearch.engine.loading import open_parts
 
-        store, clip, kb, rewriter = open_parts(config, kb=kb)
+        store, clip, kb, rewriter = open_parts(config, kb=kb, clip=clip)
         query_rewriter = QueryRewriter(kb, rewriter, max_descriptions=config.max_descriptions,
                                        cache_size=config.rewrite_cache_size,
                                        prefer_sources=config.prefer_sources,

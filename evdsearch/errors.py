@@ -26,3 +26,10 @@ class IncompatibleArtifact(UserError):
 class ResourceExhausted(UserError):
     """A request within the per-item limits that asks for more work than the server allows at once
     (e.g. a batch over its pixel budget); gRPC RESOURCE_EXHAUSTED."""
+
+
+class Unavailable(UserError):
+    """A service the answer needs (e.g. the Milvus server) cannot be reached right now; retry later
+    (maps to gRPC UNAVAILABLE, which clients retry)."""
+
+    exit_code = 3

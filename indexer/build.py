@@ -11,12 +11,14 @@ from typing import Any
 from tqdm import tqdm
 
 from evdsearch.clip_models import LoadedClip, load_clip
+from evdsearch.diskspace import explain_disk_errors
 from evdsearch.errors import InvalidInput, UserError
 from evdsearch.indexer import faiss_backend
 from evdsearch.indexer.distributor import DISTRIBUTORS, Distributor, EmbedJob, SequentialDistributor
 from evdsearch.indexer.manifest import (
     DATA_FILES,
     MANIFEST_FILE,
+    ROW_BYTES,
     Manifest,
     checksums,
     now_utc,
@@ -131,11 +133,15 @@ def build_index(cfg: IndexBuildConfig, clip: LoadedClip | None = None,
     done = done_shards(staging, specs)
     todo = [s for s in specs if s.index not in done]
     job = EmbedJob(cfg.model, cfg.pretrained, cfg.device, cfg.batch_size, cfg.workers, clip.preprocess)
-    with tqdm(total=len(source.records), initial=sum(len(specs[i].records) for i in done), unit="img",
-              desc=f"embedding ({distributor.name})", disable=not cfg.progress) as bar:
+    needed = len(source.records) * (clip.embed_dim * 8 + ROW_BYTES)  # embeddings + a Flat index + items
+    kept = f"the shards embedded so far stay in {staging} for --resume; {out} is unchanged"
+    with explain_disk_errors(staging, needed, kept), \
+            tqdm(total=len(source.records), initial=sum(len(specs[i].records) for i in done), unit="img",
+                 desc=f"embedding ({distributor.name})", disable=not cfg.progress) as bar:
         distributor.embed(job, todo, staging, lambda _index, images: bar.update(images))
     # A new version behind out/current: a server reading the old version keeps it until it reloads.
-    with publish_version(out, force=cfg.force, compat_files=(*DATA_FILES, MANIFEST_FILE)) as tmp:
+    with publish_version(out, force=cfg.force, compat_files=(*DATA_FILES, MANIFEST_FILE),
+                         needed_bytes=needed) as tmp:
         rows = write_rows(staging, len(specs), source.records, tmp, clip.embed_dim)
         if not rows.count:
             first = rows.skipped[0] if rows.skipped else {"path": "?", "reason": "?"}

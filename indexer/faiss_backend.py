@@ -128,7 +128,16 @@ def _to_gpu(index: Any) -> Any:
 
 
 def write(index: Any, path: Path) -> None:
-    _faiss().write_index(index, str(path))
+    """Write `index` through a Python file, so a full disk raises OSError(ENOSPC) naming `path` (faiss' own
+    file writer only says "write error")."""
+    faiss = _faiss()
+    if not hasattr(faiss, "PyCallbackIOWriter"):  # older faiss builds
+        faiss.write_index(index, str(path))
+        return
+    from evdsearch.diskspace import naming
+
+    with naming(path), open(path, "wb") as handle:
+        faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
 
 
 def _mmap_flags() -> list[int]:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.atomic import write_json_atomic
-from evdsearch.clip_models import file_sha256
 from evdsearch.errors import IncompatibleArtifact, NotFound
+from evdsearch.integrity import sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -18,6 +18,7 @@ INDEX_FILE = "index.faiss"
 EMBEDDINGS_FILE = "embeddings.npy"
 ITEMS_FILE = "items.jsonl"
 DATA_FILES = (INDEX_FILE, EMBEDDINGS_FILE, ITEMS_FILE)  # the files `checksums` covers
+ROW_BYTES = 300  # items.jsonl bytes per image, about: what disk-space estimates (a full disk's message) assume
 OPTIONAL_FIELDS = {"backend", "deleted"}  # added after format 1 shipped: older manifests without them still read
 
 
@@ -74,8 +75,9 @@ def now_utc() -> str:
 
 
 def checksums(folder: Path) -> dict[str, str]:
-    """sha256 of each data file in an index folder (a Milvus-backed folder has no index.faiss)."""
-    return {name: file_sha256(folder / name) for name in DATA_FILES if (folder / name).is_file()}
+    """sha256 of each data file in an index folder (a Milvus-backed folder has no index.faiss); remembered, so
+    the version's SHA256SUMS (written when it is published) does not read the files again."""
+    return {name: sha256_file(folder / name, remember=True) for name in DATA_FILES if (folder / name).is_file()}
 
 
 def read_manifest(folder: str | Path) -> Manifest:

@@ -22,11 +22,13 @@ from evdsearch.indexer.manifest import (
     Manifest,
     checksums,
 )
+from evdsearch.indexer.milvus_link import MilvusLink
 
 DEFAULT_COLLECTION = "evdsearch"
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW")  # --milvus-index choices; FLAT is exact (FAISS Flat's twin)
 INSERT_CHUNK = 2048  # rows per insert call: bounded request size
 URI_MAX = 4096  # longest uri the collection stores
+RECONNECT_OPTIONS = {"grpc.initial_reconnect_backoff_ms": 200, "grpc.max_reconnect_backoff_ms": 1000}
 
 
 @dataclass
@@ -62,8 +64,14 @@ def client(uri: str) -> Any:
                         "pip install 'evdsearch[milvus]'") from err
     if "://" not in uri:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return MilvusClient(uri)
+    import logging
+
+    # pymilvus logs a traceback per failed call and per failed reconnect; MilvusLink logs one line when the
+    # server goes away and one when it is back
+    logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)
+    logging.getLogger("pymilvus.client.connection_manager").setLevel(logging.ERROR)
+    try:  # reconnect within a second once a stopped server is back (gRPC's own backoff grows to minutes)
+        return MilvusClient(uri, grpc_options=RECONNECT_OPTIONS)
     except Exception as err:  # connection refused, lite file locked, ...: one line, not a traceback
         raise NotFound(f"cannot open Milvus at {uri}: {type(err).__name__}: {err}") from err
 
@@ -151,24 +159,25 @@ def open_milvus_store(directory: Path, manifest: Manifest, uri: str | None = Non
             raise IncompatibleArtifact(f"index {directory}: {', '.join(bad)} changed since the build (checksum "
                                        f"mismatch); rebuild it with `evdsearch index ... --force`")
     target = target_of(manifest, uri)
-    mc = client(target.uri)
-    if not mc.has_collection(target.collection):
+    link = MilvusLink(target.uri, target.collection, client)
+    if not link.call(lambda mc, timeout: mc.has_collection(target.collection, timeout=timeout)):
         raise NotFound(f"index {directory} names Milvus collection {target.collection!r} at {target.uri}, "
                        f"which does not exist; rebuild with `evdsearch index ... --backend milvus`")
-    mc.load_collection(target.collection)
+    link.call(lambda mc, timeout: mc.load_collection(target.collection, timeout=timeout))
     embeddings = np.load(directory / EMBEDDINGS_FILE, mmap_mode="r")
-    return MilvusStore(directory, manifest, target, embeddings, ItemStore(directory / ITEMS_FILE))
+    return MilvusStore(directory, manifest, target, embeddings, ItemStore(directory / ITEMS_FILE), link)
 
 
 class MilvusStore:
     """Search through Milvus; everything else (items, embeddings, model check) as `IndexStore` does it."""
 
     def __init__(self, directory: Path, manifest: Manifest, target: MilvusTarget, embeddings: np.ndarray,
-                 items: Any) -> None:
+                 items: Any, link: MilvusLink | None = None) -> None:
         from evdsearch.indexer.store import IndexStore
 
         self._store = IndexStore(directory, manifest, None, embeddings, items)
         self.target = target  # where the vectors are searched
+        self.link = link or MilvusLink(target.uri, target.collection, client)  # timeouts, fail fast, reconnects
         self.directory, self.manifest, self.count, self.dim = directory, manifest, manifest.count, manifest.dim
         self.embeddings, self.items, self.index = embeddings, items, None
 
@@ -180,8 +189,9 @@ class MilvusStore:
         if k < 1:
             raise InvalidInput(f"k must be at least 1, got {k}")
         limit = min(k, self.count)
-        results = client(self.target.uri).search(self.target.collection, data=vectors.tolist(), limit=limit,
-                                                 search_params={"metric_type": "IP"}, output_fields=[])
+        results = self.link.call(lambda mc, timeout: mc.search(
+            self.target.collection, data=vectors.tolist(), limit=limit, search_params={"metric_type": "IP"},
+            output_fields=[], timeout=timeout))
         scores = np.full((len(vectors), limit), -np.inf, dtype=np.float32)
         ids = np.full((len(vectors), limit), -1, dtype=np.int64)
         for row, hits in enumerate(results):
@@ -191,6 +201,10 @@ class MilvusStore:
             for col, hit in enumerate(found):
                 ids[row, col], scores[row, col] = int(hit["id"]), float(hit["distance"])
         return scores, ids
+
+    def probe(self) -> str | None:
+        """None while Milvus answers; else why not (the server's health watch reports NOT_SERVING)."""
+        return self.link.probe()
 
     def item(self, id: int) -> dict[str, Any]:
         return self._store.item(id)

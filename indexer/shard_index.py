@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from evdsearch.diskspace import naming, reserve
 from evdsearch.indexer import faiss_backend
 from evdsearch.indexer.manifest import EMBEDDINGS_FILE, INDEX_FILE, ITEMS_FILE
 from evdsearch.indexer.shards import iter_shards
@@ -40,11 +41,10 @@ def shard_counts(staging: Path, shards: int) -> tuple[int, int]:
 def write_rows(staging: Path, shards: int, records: list[ImageRecord], folder: Path, dim: int) -> Assembled:
     """embeddings.npy (memory-mapped while written) and items.jsonl, shard by shard; ids are rows."""
     count, _ = shard_counts(staging, shards)
-    embeddings = np.lib.format.open_memmap(folder / EMBEDDINGS_FILE, mode="w+", dtype=np.float32,
-                                           shape=(count, dim))
+    embeddings = create_embeddings(folder / EMBEDDINGS_FILE, count, dim)
     out = Assembled(count)
     row = 0
-    with (folder / ITEMS_FILE).open("w", encoding="utf-8") as items:
+    with naming(folder / ITEMS_FILE), (folder / ITEMS_FILE).open("w", encoding="utf-8") as items:
         for shard in iter_shards(staging, shards):
             embeddings[row:row + len(shard.vectors)] = shard.vectors
             for pos, uri in zip(shard.positions.tolist(), shard.uris, strict=True):
@@ -55,6 +55,19 @@ def write_rows(staging: Path, shards: int, records: list[ImageRecord], folder: P
     embeddings.flush()
     del embeddings
     return out
+
+
+def create_embeddings(path: Path, count: int, dim: int) -> np.memmap:
+    """A float32 (count, dim) .npy file to fill through a memory map, its blocks reserved on disk first: a full
+    disk raises ENOSPC here instead of a SIGBUS when a page is written."""
+    with naming(path):
+        embeddings = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+    try:
+        reserve(path, path.stat().st_size)
+    except OSError:
+        del embeddings
+        raise
+    return embeddings
 
 
 def build_faiss(folder: Path, factory: str, device: str) -> Any:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from evdsearch.atomic import atomic_file, write_json_atomic
+from evdsearch.diskspace import naming
 from evdsearch.errors import IncompatibleArtifact, InvalidInput
 from evdsearch.indexer.sources import ImageRecord
 
@@ -52,7 +53,7 @@ def shard_path(staging: Path, index: int) -> Path:
 def write_shard(staging: Path, index: int, shard: Shard) -> Path:
     """Write a shard file atomically (temporary file, then rename): a staged shard is always whole."""
     path = shard_path(staging, index)
-    with atomic_file(path, "wb") as handle:
+    with naming(path), atomic_file(path, "wb") as handle:
         np.savez(handle, vectors=np.asarray(shard.vectors, dtype=np.float32),
                  positions=np.asarray(shard.positions, dtype=np.int64),
                  uris=np.asarray(shard.uris, dtype=str),

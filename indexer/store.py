@@ -21,6 +21,7 @@ from evdsearch.indexer.manifest import (
     checksums,
     read_manifest,
 )
+from evdsearch.integrity import check_sums
 from evdsearch.versioned import current_version
 
 DEFAULT_NPROBE = 32  # IVF lists probed per query: good recall for IVF1024 at a fraction of Flat's cost
@@ -49,12 +50,14 @@ class IndexStore:
     def open(cls, directory: str | Path, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
              device: str = "auto", verify: bool = False, backend: str | None = None,
              backend_uri: str | None = None) -> IndexStore:
-        """Open an index folder; `verify` also re-hashes the files against the manifest (slow when big).
+        """Open an index folder; `verify` first re-hashes every file against the version's SHA256SUMS (an index
+        written before those exist: its data files against the manifest's checksums; reads every byte once).
 
         `backend` (faiss | milvus) refuses a folder of the other backend; `backend_uri` overrides the
         Milvus address the manifest names (Milvus-backed folders only).
         """
         directory = current_version(directory)  # the version folder, fixed for this store's life
+        summed = verify and check_sums(directory, "index") is not None  # damage is named before anything parses
         manifest = read_manifest(directory)
         if backend and backend != manifest.backend_type:
             raise IncompatibleArtifact(f"index {directory} is a {manifest.backend_type} index, not {backend}; "
@@ -65,12 +68,12 @@ class IndexStore:
         if manifest.backend_type == "milvus":
             from evdsearch.indexer.milvus_backend import open_milvus_store
 
-            return open_milvus_store(directory, manifest, uri=backend_uri, verify=verify)
+            return open_milvus_store(directory, manifest, uri=backend_uri, verify=verify and not summed)
         for name in DATA_FILES:
             if not (directory / name).is_file():
                 raise IncompatibleArtifact(f"index {directory} is incomplete: {name} is missing; "
                                            f"rebuild it with `evdsearch index ... --force`")
-        if verify:
+        if verify and not summed:
             _verify_checksums(directory, manifest)
         index = faiss_backend.read(directory / INDEX_FILE)
         faiss_backend.set_search_params(index, nprobe, ef_search)

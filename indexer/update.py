@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from evdsearch.clip_models import LoadedClip, file_sha256, load_clip
+from evdsearch.diskspace import naming, tree_bytes
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound
 from evdsearch.indexer import faiss_backend
 from evdsearch.indexer.embed import embed_images
@@ -27,13 +28,14 @@ from evdsearch.indexer.manifest import (
     INDEX_FILE,
     ITEMS_FILE,
     MANIFEST_FILE,
+    ROW_BYTES,
     Manifest,
     checksums,
     now_utc,
     read_manifest,
     write_manifest,
 )
-from evdsearch.indexer.shard_index import ADD_CHUNK, TRAIN_SAMPLE
+from evdsearch.indexer.shard_index import ADD_CHUNK, TRAIN_SAMPLE, create_embeddings
 from evdsearch.indexer.sources import collect_images
 from evdsearch.versioned import current_version, publish_version
 
@@ -148,9 +150,10 @@ def _write_version(out: Path, manifest: Manifest, items: list[dict[str, Any]], n
         new_ids = np.arange(old_count, old_count + len(new_vectors))
         upsert_rows(target, new_ids, new_vectors, [items[int(i)]["uri"] for i in new_ids])
         delete_rows(target, sorted(tomb))
-    with publish_version(out, force=True, compat_files=(*DATA_FILES, MANIFEST_FILE)) as tmp:
+    needed = tree_bytes(current_version(out)) + len(new_vectors) * (manifest.dim * 8 + ROW_BYTES)
+    with publish_version(out, force=True, compat_files=(*DATA_FILES, MANIFEST_FILE), needed_bytes=needed) as tmp:
         _write_embeddings(out, tmp, new_vectors)
-        with (tmp / ITEMS_FILE).open("w", encoding="utf-8") as handle:
+        with naming(tmp / ITEMS_FILE), (tmp / ITEMS_FILE).open("w", encoding="utf-8") as handle:
             for row in items:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         if manifest.backend_type != "milvus":
@@ -170,8 +173,7 @@ def _write_embeddings(out: Path, tmp: Path, new_vectors: np.ndarray) -> None:
             shutil.copyfile(old_path, tmp / EMBEDDINGS_FILE)
         return
     old = np.load(old_path, mmap_mode="r")
-    merged = np.lib.format.open_memmap(tmp / EMBEDDINGS_FILE, mode="w+", dtype=np.float32,
-                                       shape=(len(old) + len(new_vectors), old.shape[1]))
+    merged = create_embeddings(tmp / EMBEDDINGS_FILE, len(old) + len(new_vectors), old.shape[1])
     for start in range(0, len(old), ADD_CHUNK):
         stop = min(start + ADD_CHUNK, len(old))
         merged[start:stop] = old[start:stop]

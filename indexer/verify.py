@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from evdsearch.errors import IncompatibleArtifact, NotFound
+from evdsearch.integrity import IntegrityError, check_sums, read_sums
 from evdsearch.versioned import current_version, is_versioned
 
 
@@ -35,23 +36,45 @@ def verify_path(path: str | Path) -> VerifyReport:
     version = current_version(path)
     if is_versioned(path) and not version.is_dir():
         raise VerifyFailed(f"{path}/current points to {version}, which does not exist")
+    return verify_version(path, version)
+
+
+def verify_version(path: Path, version: Path) -> VerifyReport:
+    """Check one version folder of `path`: its SHA256SUMS first (so damage is named before anything parses
+    it), then what it holds (FAISS loads, counts, every record parses)."""
     where = f"{path}" + (f" (version {version.name})" if version != path else "")
+    kind = "index" if (version / "manifest.json").exists() else "knowledge base" \
+        if (version / "data.mdb").exists() else "version"
+    try:
+        sums = check_sums(version, kind)
+    except IntegrityError as err:
+        raise VerifyFailed(str(err)) from err
+    summed = (f"; SHA256SUMS match ({sums.files} file{'s' * (sums.files != 1)}, {sums.bytes / 2**20:,.1f} MiB "
+              f"read)" if sums else
+              "; no SHA256SUMS (written before checksums)")
     if (version / "manifest.json").exists():
-        return VerifyReport("index", path, version, f"index {where}: {_verify_index(version)}")
+        checked = _verify_index(version, rehash=sums is None)
+        return VerifyReport("index", path, version, f"index {where}: {checked}{summed}")
     if (version / "data.mdb").exists():
-        return VerifyReport("kb", path, version, f"knowledge base {where}: {_verify_kb(version)}")
+        return VerifyReport("kb", path, version, f"knowledge base {where}: {_verify_kb(version)}{summed}")
     raise VerifyFailed(f"{where} is neither an index (no manifest.json) nor a knowledge base (no data.mdb)")
 
 
-def _verify_index(folder: Path) -> str:
+def _verify_index(folder: Path, rehash: bool = True) -> str:
+    """`rehash`: check the data files against the manifest's checksums (not needed when SHA256SUMS matched)."""
     from evdsearch.indexer.manifest import ITEMS_FILE, read_manifest
     from evdsearch.indexer.store import IndexStore
 
     manifest = read_manifest(folder)
     try:  # files present, checksums, FAISS loads, index / embeddings / items counts against the manifest
-        store = IndexStore.open(folder, device="cpu", verify=True)
+        store = IndexStore.open(folder, device="cpu", verify=rehash)
     except IncompatibleArtifact as err:
         raise VerifyFailed(str(err)) from err
+    if not rehash:  # the files matched SHA256SUMS just now: the manifest's checksums must name the same digests
+        sums = read_sums(folder) or {}
+        bad = [name for name, digest in manifest.checksums.items() if sums.get(name) != digest]
+        if bad:
+            raise VerifyFailed(f"index {folder}: manifest.json's checksum of {', '.join(bad)} does not match")
     if store.embeddings.shape != (manifest.count, manifest.dim):
         raise VerifyFailed(f"index {folder}: embeddings.npy is {store.embeddings.shape}, "
                            f"manifest says {(manifest.count, manifest.dim)}")

@@ -90,6 +90,7 @@ def test_reload_rpc_under_load_fails_no_search(served, tiny_clip_dir: Path) -> N
         search, admin = search_pb2_grpc.SearchServiceStub(channel), search_pb2_grpc.AdminServiceStub(channel)
         before = search.Info(pb.InfoRequest(), timeout=10)
         assert (before.generation, before.index_size, before.kb_entities) == (1, 12, 4) and before.loaded_at
+        first_clip = running.reloader.holder.current.engine.clip
         client = Searcher(running.address)
         client.start()
         rebuild(index, index.parent / "data" / "images", 7, tiny_clip_dir)  # the served folder, in place
@@ -103,6 +104,7 @@ def test_reload_rpc_under_load_fails_no_search(served, tiny_clip_dir: Path) -> N
     assert (answer.generation, answer.index_size, answer.kb_entities) == (2, 7, 5)
     assert (after.generation, after.index_size, after.kb_entities) == (2, 7, 5)
     assert running.reloader.holder._live == [running.reloader.holder.current]  # the old engine was closed
+    assert running.reloader.holder.current.engine.clip is first_clip  # same CLIP built the index: kept, not reloaded
 
 
 def test_failed_reload_keeps_serving(served, tiny_clip_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -61,7 +61,7 @@ def test_flat_round_trip(tmp_path: Path, clip: LoadedClip) -> None:
     report = build_index(config(tmp_path / "images", tmp_path / "index", clip), clip=clip)
     assert report.count == 12 and report.skipped == []
     assert sorted(p.name for p in current_version(tmp_path / "index").iterdir()) == [
-        "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json"]
+        "SHA256SUMS", "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json"]
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == [  # links to current/NAME beside it
         ".lock", "current", "embeddings.npy", "index.faiss", "items.jsonl", "manifest.json", "versions"]
     store = IndexStore.open(tmp_path / "index", verify=True)
@@ -191,7 +191,7 @@ def test_store_open_errors(tmp_path: Path, clip: LoadedClip) -> None:
     build_index(config(tmp_path / "images", tmp_path / "index", clip), clip=clip)
     with open(tmp_path / "index" / "items.jsonl", "a") as handle:
         handle.write('{"id": 4, "uri": "x", "captions": []}\n')
-    with pytest.raises(IncompatibleArtifact, match="checksum"):
+    with pytest.raises(IncompatibleArtifact, match="items.jsonl is damaged"):
         IndexStore.open(tmp_path / "index", verify=True)
     with pytest.raises(IncompatibleArtifact, match="items holds"):
         IndexStore.open(tmp_path / "index")
@@ -234,7 +234,7 @@ def test_verify_command(tmp_path: Path, clip: LoadedClip, capsys: pytest.Capture
         handle.write('{"id": 5, "uri": "x", "captions": []}\n')
     assert cli.main(["verify", str(tmp_path / "index")]) == 1
     err = capsys.readouterr().err
-    assert "FAILED: index" in err and "checksum mismatch" in err
+    assert "FAILED: index" in err and "items.jsonl is damaged" in err
 
 
 def test_old_layout_index_opens_and_the_next_build_converts_it(tmp_path: Path, clip: LoadedClip) -> None:

@@ -100,8 +100,8 @@ def test_quickstart_serves_the_shipped_rewriter(tmp_path: Path, monkeypatch: pyt
     pytest.importorskip("onnxruntime")
     from evdsearch.cli import main
     from evdsearch.engine.api import EngineConfig
-    from evdsearch.search_api import SearchRequest
     from evdsearch.engine.search import SearchEngine
+    from evdsearch.search_api import SearchRequest
     from evdsearch.training.rewriter.ship import ship_rewriter
 
     workdir = tmp_path / "qs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import grpc
@@ -65,3 +66,131 @@ def test_round_robin_spreads_requests_over_three_replicas(tmp_path: Path, tiny_c
         finally:
             for s in servers:
                 s.stop(0)
+
+
+def test_server_lists_become_one_round_robin_target() -> None:
+    from evdsearch.client.targets import SEARCH_SERVICE, grpc_target, service_config
+    from evdsearch.proto.evdsearch.v1 import search_pb2
+
+    assert SEARCH_SERVICE == search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
+    assert grpc_target("127.0.0.1:5001").target == "127.0.0.1:5001"
+    assert not grpc_target("127.0.0.1:5001").replicas
+    many = grpc_target("127.0.0.1:5001, 127.0.0.1:5002,127.0.0.1:5003")
+    assert (many.target, many.replicas) == ("ipv4:127.0.0.1:5001,127.0.0.1:5002,127.0.0.1:5003", True)
+    assert grpc_target("localhost:5001,localhost:5002").target == "ipv4:127.0.0.1:5001,127.0.0.1:5002"
+    assert grpc_target("[::1]:5001,[::1]:5002").target == "ipv6:[::1]:5001,[::1]:5002"
+    assert grpc_target("dns:///search.internal:50051").replicas  # a name for several replicas
+    assert grpc_target("ipv4:127.0.0.1:1,127.0.0.1:2").target == "ipv4:127.0.0.1:1,127.0.0.1:2"
+    with pytest.raises(InvalidInput, match="mixes IPv4-only and IPv6-only"):
+        grpc_target("127.0.0.1:5001,[::1]:5002")
+    with pytest.raises(InvalidInput, match="is not host:port"):
+        grpc_target("127.0.0.1:5001,nope")
+    config = service_config(replicas=True)
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert config["healthCheckConfig"] == {"serviceName": SEARCH_SERVICE}
+    methods = {n["method"] for n in config["methodConfig"][0]["name"]}
+    assert methods == {"Search", "BatchSearch", "Rewrite", "Info"}  # idempotent: Reload is never retried
+    assert config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert "healthCheckConfig" not in service_config(replicas=False)  # one server: its own message gets through
+
+
+def test_an_unhealthy_replica_is_skipped_and_rejoins(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """gRPC's client-side health checking (healthCheckConfig) through the CLI's own channel: a replica whose
+    health service says NOT_SERVING gets no calls until it says SERVING again."""
+    from grpc_health.v1 import health_pb2
+
+    from evdsearch.client.channel import open_channel
+    from evdsearch.engine.grpc_server.server import SERVICE_NAME
+    from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+    from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
+
+    with open_engine(build_index(tmp_path, tiny_clip_dir), None, rewriter="none") as engine:
+        replicas = [Counting(engine) for _ in range(3)]
+        servers = [build_server(r, port=0, max_workers=2) for r in replicas]
+        for s in servers:
+            s.start()
+        try:
+            with open_channel(",".join(f"127.0.0.1:{s.port}" for s in servers)) as channel:
+                stub = search_pb2_grpc.SearchServiceStub(channel)
+
+                def spread(n: int) -> list[int]:
+                    before = [r.searches for r in replicas]
+                    for _ in range(n):
+                        stub.Search(pb.SearchRequest(text="a red picture", k=2), timeout=10)
+                    return [r.searches - b for r, b in zip(replicas, before, strict=True)]
+
+                assert min(spread(30)) >= 5
+                servers[0].health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+                time.sleep(0.5)  # the health watch stream tells the client
+                skipped = spread(30)
+                assert skipped[0] == 0 and sum(skipped) == 30, skipped
+                servers[0].health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+                time.sleep(0.5)
+                assert min(spread(30)) >= 5
+        finally:
+            for s in servers:
+                s.stop(0)
+
+
+def test_tls_with_a_replica_list(tmp_path: Path, tiny_clip_dir: Path, pki: Path) -> None:
+    """A list has no single authority: certificates are checked against the first host as written."""
+    from evdsearch.client.channel import ClientSecurity, open_channel
+    from evdsearch.engine.grpc_server.security import TlsFiles
+    from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
+    from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
+
+    with open_engine(build_index(tmp_path, tiny_clip_dir), None, rewriter="none") as engine:
+        servers = [build_server(engine, port=0, max_workers=2, tls=TlsFiles(pki / "server.pem", pki / "server.key"))
+                   for _ in range(2)]
+        for s in servers:
+            s.start()
+        try:
+            address = ",".join(f"localhost:{s.port}" for s in servers)
+            with open_channel(address, ClientSecurity(tls_ca=pki / "ca.pem")) as channel:
+                stub = search_pb2_grpc.SearchServiceStub(channel)
+                assert all(len(stub.Search(pb.SearchRequest(text="red", k=1), timeout=10).hits) == 1
+                           for _ in range(4))
+        finally:
+            for s in servers:
+                s.stop(0)
+
+
+def free_ports(n: int) -> int:
+    """A base port with the n ports from it free on 127.0.0.1."""
+    import random
+    import socket
+
+    for _ in range(100):
+        base = random.randint(20000, 60000)
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise AssertionError("no free ports")
+
+
+@pytest.mark.slow  # three `evdsearch serve` processes and a 60 s soak
+def test_replicas_script_kills_one_replica_under_load(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """scripts/replicas.sh's kill test at a small size: 8 clients for 60 s through the client's round robin,
+    one replica killed with -9 at 6 s and restarted at 12 s: no failed request, and it rejoins."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from test_engine_support import build_kb
+
+    root = Path(__file__).resolve().parent.parent
+    index, kb, out = build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb"), tmp_path / "out"
+    env = {**os.environ, "KILL_AT": "6", "RESTART_AT": "12", "DURATION": "60", "CLIENTS": "8",
+           "EVD": str(Path(sys.executable).parent / "evdsearch")}
+    done = subprocess.run(["bash", "scripts/replicas.sh", str(index), str(kb), str(out), "3", str(free_ports(3))],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    print(done.stdout[-1500:])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((out / "failover.json").read_text())
+    assert result["errors"] == 0 and result["requests"] > 0 and result["info_errors"] == {}
+    assert "killed -9 at" in done.stdout and "never" not in done.stdout

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from test_engine_support import build_index, build_kb, open_engine
 
-from evdsearch.search_api import SearchRequest
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
 from evdsearch.indexer.kb import KnowledgeBase
+from evdsearch.search_api import SearchRequest
 
 QUERY = "two tomatoes next to a school bus"
 

@@ -40,4 +40,5 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(index_dir=args.index, kb_dir=args.kb, rewriter=args.rewriter, device=args.device,
                         model=args.model, pretrained=args.pretrained, text_encoder=args.text_encoder,
                         text_onnx=args.text_onnx, backend=args.backend, backend_uri=args.milvus_uri,
+                        verify_checksums=not getattr(args, "skip_checksums", False),
                         **description_settings(args), **fusion_settings(args, args.alpha), **speed_settings(args))

@@ -43,6 +43,9 @@ def register(tree: Any) -> None:
                    help="expect an index of this backend (default: whatever its manifest names)")
     p.add_argument("--milvus-uri", help="Milvus-backed index: Milvus Lite file or server address overriding the "
                                         "manifest's")
+    p.add_argument("--skip-checksums", action="store_true",
+                   help="do not re-hash the index and KB files against their SHA256SUMS at start and reload "
+                        "(faster for very large indexes; damage is then not refused)")
     p.add_argument("--max-message-mb", type=float, default=16.0, help="largest request/response in MiB")
     p.add_argument("--grace", type=float, default=5.0, help="seconds in-flight RPCs get on shutdown")
     add_security_options(p)

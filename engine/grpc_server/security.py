@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ import grpc
 
 from evdsearch.errors import InvalidInput, NotFound
 
+_log = logging.getLogger(__name__)
 OPEN_SERVICES = ("grpc.health.v1.Health",)  # load-balancer / Kubernetes probes must work without a token
 AUTH_HEADER = "authorization"  # gRPC metadata keys are lower case
 
@@ -127,13 +130,28 @@ def _service_of(method: str) -> str:
     return method.lstrip("/").partition("/")[0]
 
 
-def refusing_handler(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same shape (unary/stream) as `handler` that answers `code` without running it."""
+def log_refusal(context: grpc.ServicerContext, method: str, reason: str) -> None:
+    """One structured line per refused call: who (peer, client certificate name) and why; never the token."""
+    entry = {"event": "refused", "peer": context.peer(), "method": method, "reason": reason}
+    names = (context.auth_context() or {}).get("x509_common_name")
+    if names:
+        entry["client_cn"] = names[0].decode("utf-8", "replace")
+    _log.warning("refused call %s", json.dumps(entry, ensure_ascii=False))
+
+
+def refusing_handler(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str,
+                     on_refuse: Callable[[grpc.ServicerContext], None] | None = None) -> grpc.RpcMethodHandler:
+    """A handler of the same shape (unary/stream) as `handler` that answers `code` without running it
+    (`on_refuse(context)` first, e.g. to log who was refused)."""
 
     def refuse(_request: Any, context: grpc.ServicerContext) -> Any:
+        if on_refuse is not None:
+            on_refuse(context)
         context.abort(code, message)
 
     def refuse_stream(request: Any, context: grpc.ServicerContext) -> Any:
+        if on_refuse is not None:
+            on_refuse(context)
         context.abort(code, message)
         yield  # pragma: no cover - abort raises; the yield makes this a generator
 
@@ -147,7 +165,8 @@ def refusing_handler(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, mess
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
     """Every service but OPEN_SERVICES needs a valid bearer token (so an admin service added later is
-    covered without changes, and reflection follows the same rule); else UNAUTHENTICATED with why."""
+    covered without changes, and reflection follows the same rule); else UNAUTHENTICATED with why, and a
+    log line (`log_refusal`)."""
 
     def __init__(self, tokens: TokenStore, open_services: tuple[str, ...] = OPEN_SERVICES) -> None:
         self.tokens = tokens
@@ -160,4 +179,5 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         problem = check_authorization(details.invocation_metadata, self.tokens)
         if problem is None:
             return handler
-        return refusing_handler(handler, grpc.StatusCode.UNAUTHENTICATED, problem)
+        return refusing_handler(handler, grpc.StatusCode.UNAUTHENTICATED, problem,
+                                on_refuse=lambda context: log_refusal(context, details.method, problem))

@@ -20,6 +20,7 @@ from evdsearch.engine.grpc_server.limits import (
 from evdsearch.engine.grpc_server.request_guard import DecodeGuardInterceptor
 from evdsearch.engine.grpc_server.security import TlsFiles, TokenAuthInterceptor, TokenStore
 from evdsearch.engine.grpc_server.servicer import SearchServicer
+from evdsearch.engine.grpc_server.store_health import StoreHealthWatch
 from evdsearch.engine.reload import EngineHolder, Reloader
 from evdsearch.errors import UserError
 from evdsearch.proto.evdsearch.v1 import search_pb2, search_pb2_grpc
@@ -39,6 +40,7 @@ class RunningServer:
     reloader: Reloader | None = None  # hot reload (SIGHUP, AdminService.Reload); add hooks to .callbacks
     transport: str = "plaintext"  # plaintext | TLS | mutual TLS, plus "+ token auth": for the ready line
     tokens: TokenStore | None = None  # the accepted tokens; `tokens.reload()` re-reads their file
+    watch: StoreHealthWatch | None = None  # health NOT_SERVING while the store (a Milvus server) is away
 
     @property
     def address(self) -> str:
@@ -48,9 +50,13 @@ class RunningServer:
         self.server.start()
         for service in ("", SERVICE_NAME):  # "" is the whole server, by gRPC health convention
             self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        if self.watch is not None:
+            self.watch.start()
 
     def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
         """Report NOT_SERVING (so balancers stop sending), refuse new RPCs, let running ones finish."""
+        if self.watch is not None:
+            self.watch.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace_s).wait()
 
@@ -103,4 +109,5 @@ def build_server(engine: Any, port: int = 50051, max_workers: int = 4,
         raise UserError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host")
     transport = (tls.describe() if tls is not None else "plaintext") + (" + token auth" if tokens is not None else "")
     return RunningServer(server=server, port=bound, host=host, health=health_servicer, reloader=reloader,
-                         transport=transport, tokens=tokens)
+                         transport=transport, tokens=tokens,
+                         watch=StoreHealthWatch(holder, health_servicer, ("", SERVICE_NAME)))

@@ -16,7 +16,7 @@ from evdsearch.engine.grpc_server.limits import DEFAULT_MAX_REQUEST_S
 from evdsearch.engine.grpc_server.uris import hide_info_paths, hide_paths, image_root
 from evdsearch.engine.reload import EngineHolder
 from evdsearch.engine.search import SearchEngine
-from evdsearch.errors import InvalidInput, NotFound, ResourceExhausted, UserError
+from evdsearch.errors import InvalidInput, NotFound, ResourceExhausted, Unavailable, UserError
 from evdsearch.proto import convert
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
@@ -30,6 +30,7 @@ STATUS_BY_ERROR: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),  # e.g. the Milvus server is away: clients retry
     (UserError, grpc.StatusCode.FAILED_PRECONDITION),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
 )

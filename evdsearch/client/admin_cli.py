@@ -43,6 +43,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_reload(args: argparse.Namespace) -> int:
+    from evdsearch.client.targets import grpc_target
+
+    if grpc_target(args.server).replicas:  # round robin would reload just one of them
+        raise InvalidInput(f"--server {args.server} names several servers; reload each replica on its own "
+                           f"(evdsearch reload --server HOST:PORT)")
     answer = _call(args, "reload")
     print(f"reloaded in {answer.seconds:.1f} s: generation {answer.generation} (loaded {answer.loaded_at}), "
           f"{answer.index_size} images, {answer.kb_entities} entities")
@@ -52,7 +57,9 @@ def run_reload(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, timeout: float) -> None:
     from evdsearch.client.channel import add_client_security_options
 
-    p.add_argument("--server", default="localhost:50051", help="HOST:PORT of the server (default localhost:50051)")
+    p.add_argument("--server", default="localhost:50051",
+                   help="HOST:PORT of the server (info: also HOST:PORT,HOST:PORT,... for replicas; default "
+                        "localhost:50051)")
     p.add_argument("--timeout", type=float, default=timeout, metavar="S", help=f"deadline in seconds (default {timeout:g})")
     add_client_security_options(p)  # --tls-ca, --token-file (or EVDSEARCH_TOKEN), mutual TLS
 

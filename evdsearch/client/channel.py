@@ -108,17 +108,25 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
 
 def open_channel(address: str, security: ClientSecurity | None = None,
                  options: Sequence[tuple[str, Any]] = ()) -> Any:
-    """A grpc.Channel to `address`: TLS when security.tls_ca is set (token as call credentials), else
-    plaintext (token, if any, added by an interceptor); messages up to MAX_MESSAGE_BYTES both ways."""
+    """A grpc.Channel to `address` (host:port, or host:port,host:port,... / dns:///name:port for replicas,
+    see targets.py): TLS when security.tls_ca is set (token as call credentials), else plaintext (token, if
+    any, added by an interceptor); messages up to MAX_MESSAGE_BYTES both ways; the default service config
+    (round robin, retries of idempotent calls on UNAVAILABLE, health checks of replicas)."""
     import grpc
 
+    from evdsearch.client.targets import channel_options, grpc_target
+
     security = security or ClientSecurity()
+    target = grpc_target(address)
     opts = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *options]
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *channel_options(target), *options]
     if security.server_name:
         opts.append(("grpc.ssl_target_name_override", security.server_name))
+    elif security.tls_ca is not None and target.target != address:
+        # an address list has no single authority: check certificates against the first host, as written
+        opts += [("grpc.ssl_target_name_override", target.first_host), ("grpc.default_authority", target.first)]
     if security.tls_ca is None:
-        channel = grpc.insecure_channel(address, options=opts)
+        channel = grpc.insecure_channel(target.target, options=opts)
         if not security.token:
             return channel
         # gRPC refuses call credentials on plaintext channels, so the token goes in as metadata here
@@ -129,4 +137,4 @@ def open_channel(address: str, security: ClientSecurity | None = None,
         certificate_chain=Path(security.tls_cert).read_bytes() if security.tls_cert else None)
     if security.token:
         creds = grpc.composite_channel_credentials(creds, grpc.access_token_call_credentials(security.token))
-    return grpc.secure_channel(address, creds, options=opts)
+    return grpc.secure_channel(target.target, creds, options=opts)

@@ -20,7 +20,10 @@ class ServerUnreachable(UserError):
 def register(tree: Any) -> None:
     p = tree.add(None, "search", help="search a running `evdsearch serve` (text or image query)")
     p.add_argument("query", nargs="?", help="text query, e.g. \"a tomato next to a school bus\"")
-    p.add_argument("--server", default="localhost:50051", help="HOST:PORT of the server (default localhost:50051)")
+    p.add_argument("--server", default="localhost:50051",
+                   help="HOST:PORT of the server, or HOST:PORT,HOST:PORT,... (or dns:///NAME:PORT) for replicas: "
+                        "round robin over the healthy ones, failed calls retried on another (default "
+                        "localhost:50051)")
     p.add_argument("-k", type=int, default=10, help="hits to show (1..1000, default 10)")
     p.add_argument("--mode", choices=MODES, default="fused", help="score by the fused (default), original or "
                                                                   "rewritten query")
@@ -52,6 +55,8 @@ def explain_rpc_error(err: Any, server: str, timeout: float, tls: bool | None = 
     import grpc
 
     code, details = err.code(), err.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE and details.startswith("Milvus at "):  # the server is up, its store not
+        return ServerUnreachable(f"the server at {server} cannot answer right now: {details}")
     if code == grpc.StatusCode.UNAVAILABLE:
         hint = " If it serves TLS, pass --tls-ca FILE." if tls is False else ""
         return ServerUnreachable(f"cannot reach a server at {server} ({details.splitlines()[0] if details else 'unavailable'}); "
