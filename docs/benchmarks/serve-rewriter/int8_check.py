@@ -1,6 +1,9 @@
 """int8 (onnxruntime dynamic quantisation) of a rewriter's cached graphs: speed and agreement with fp32.
 
-    PC=1 (per-channel weights) .venv/bin/python int8_check.py REWRITER_DIR WORK_DIR KB_DIR WORLD_DIR
+    [PC=1] .venv/bin/python docs/benchmarks/serve-rewriter/int8_check.py REWRITER_DIR WORK_DIR KB_DIR WORLD_DIR
+
+PC=1: per-channel weights. The numbers in docs/rewriter.md: an SFT rewriter (dev_rewriter.sh's runs/rwdev/sft,
+exported with `evdsearch train export-onnx --rewriter`), runs/rwdev/kb_cal, runs/s7311/world.
 """
 
 from __future__ import annotations
