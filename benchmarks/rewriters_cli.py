@@ -1,4 +1,5 @@
-"""`evdsearch bench rewriters|rewrite-latency`: unseen-entity recall per rewriter, and rewrite latency on CPU."""
+"""`evdsearch bench rewriters|rewrite-latency`: unseen-entity recall per rewriter, and rewrite latency on CPU
+(torch, the ONNX export uncached, cached and cached with drafts)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,20 @@ def register(tree: Any) -> None:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.set_defaults(run=run_rewriters)
 
-    p = tree.add("bench", "rewrite-latency", "rewrite latency on CPU: torch vs onnxruntime")
+    p = tree.add("bench", "rewrite-latency",
+                 "rewrite latency on CPU: torch, ONNX uncached, cached, cached + drafts (per rewrite and token)")
     p.add_argument("--rewriter", required=True, help="rewriter folder with an ONNX export")
     p.add_argument("--kb", required=True)
     p.add_argument("--data", required=True, help="shapes world folder (queries: its captions naming entities)")
     p.add_argument("--clip", help="also time this CLIP checkpoint's text tower")
-    p.add_argument("--n", type=int, default=100, help="queries (default 100)")
+    p.add_argument("--n", type=int, default=100,
+                   help="queries (default 100; 0: every caption of --split naming a KB entity, for the agreement "
+                        "check; the first 100 are timed)")
+    p.add_argument("--split", default="test", help="split the queries come from (default test)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU threads for every runtime (default 2; 0: what `serve` uses, the cached decoder 1)")
+    p.add_argument("--no-torch", dest="torch", action="store_false", help="skip transformers' generate (slow)")
     p.add_argument("--out", help="write latency.json / latency.md here")
     p.set_defaults(run=run_latency)
 
@@ -51,6 +58,7 @@ def run_latency(args: argparse.Namespace) -> int:
     from evdsearch.benchmarks.rewrite_latency import LatencyConfig, markdown, run_latency
 
     cfg = LatencyConfig(rewriter=args.rewriter, kb=args.kb, data=args.data, out=args.out, n=args.n,
-                        batch_size=args.batch_size, threads=args.threads, clip=args.clip)
+                        split=args.split, batch_size=args.batch_size, threads=args.threads, clip=args.clip,
+                        torch=args.torch)
     print(markdown(run_latency(cfg)))
     return 0

@@ -32,6 +32,10 @@ def register(tree: Any) -> None:
                    help="another evdsearch server loaded alongside --server, e.g. the same index with "
                         "--batch-window-ms 0 (repeatable)")
     p.add_argument("--label", default=OURS, help=f"name of --server in the tables (default {OURS})")
+    p.add_argument("--baseline", metavar="LABEL",
+                   help="also give every other evdsearch server's QPS and latency as ratios to this one's, mode by "
+                        "mode (e.g. --label pro --also template=HOST:PORT --baseline template: the served quality "
+                        "configuration against the template one)")
     p.add_argument("--machine", default="", help="what ran the benchmark, for the plot's title (e.g. 2-core CPU box)")
     p.add_argument("--unique-queries", action="store_true",
                    help="append a running number to every query so the server's rewrite cache never hits")
@@ -154,6 +158,8 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     workloads = streams.make_workloads([w.strip() for w in args.workloads.split(",") if w.strip()], queries,
                                        args.zipf_exponent)
     also = _labelled_servers(args.also)
+    if args.baseline and args.baseline not in {args.label, *(label for label, _ in also)}:
+        raise InvalidInput(f"--baseline {args.baseline} names no server: give --label or an --also LABEL")
     for _, address in also:
         serve_load.check_target(address, args.allow_remote)
     target, info = _clip_back_target(args, args.server) if args.protocol == "clip-back" else _grpc_target(args, modes)
@@ -181,6 +187,13 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     result = {"benchmark": "serve", "config": config, "server_info": info, "results": rows}
     if also_info:
         result["also_info"] = also_info
+    if args.protocol == "grpc":
+        result["server_configs"] = {target.name: info, **also_info}  # which rewriter each label serves
+    if args.baseline:
+        from evdsearch.benchmarks.serve_compare import against_baseline
+
+        config["baseline"] = args.baseline
+        result["baseline_comparison"] = against_baseline(rows, args.baseline)
     if args.peer:
         from evdsearch.benchmarks.serve_compare import compare
 

@@ -44,3 +44,23 @@ def compare(rows: Sequence[dict[str, Any]], ours: str | Sequence[str], peer: str
                     "p99_ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
                     "errors": mine["errors"], "peer_errors": theirs["errors"]})
     return out
+
+
+def against_baseline(rows: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """Every other server against the `baseline` server in the same workload, mode and concurrency (e.g. the
+    served quality configuration against the template one): the `compare` row shape, peer = the baseline."""
+    table = cells(rows)
+    out = []
+    for (server, workload, mode, level), mine in table.items():
+        theirs = table.get((baseline, workload, mode, level))
+        if server == baseline or theirs is None:
+            continue
+        out.append({"server": server, "workload": workload, "mode": mode, "concurrency": level,
+                    "rounds": mine["rounds"], "baseline": baseline,
+                    "qps": mine["qps"], "peer_qps": theirs["qps"], "qps_ratio": _ratio(mine["qps"], theirs["qps"]),
+                    "p50_ms": mine["p50_ms"], "peer_p50_ms": theirs["p50_ms"],
+                    "p50_ratio": _ratio(mine["p50_ms"], theirs["p50_ms"]),
+                    "p99_ms": mine["p99_ms"], "peer_p99_ms": theirs["p99_ms"],
+                    "p99_ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
+                    "errors": mine["errors"], "peer_errors": theirs["errors"]})
+    return out

@@ -40,6 +40,12 @@ def tables(result: dict[str, Any]) -> list[Table]:
                    fmt(r["latency_ms"]["p50"]), fmt(r["latency_ms"]["p95"]), fmt(r["latency_ms"]["p99"]),
                    fmt(r["latency_ms"]["mean"])] for r in result["results"]])
     out = [main]
+    if result.get("server_configs"):
+        out.append(Table("What each server serves (its Info RPC)", ["server", "rewriter", "KB entities", "model"],
+                         [[label, str(info.get("rewriter", "")), str(info.get("kb_entities", "")),
+                           str(info.get("model", ""))] for label, info in result["server_configs"].items()]))
+    if "baseline_comparison" in result:
+        out.append(_comparison_table(result["baseline_comparison"], cfg.get("baseline", "baseline"), same_mode=True))
     if "comparison" in result:
         out.append(_comparison_table(result["comparison"]))
     outside = outside_encoder(result["results"])
@@ -84,20 +90,23 @@ def outside_encoder(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _comparison_table(comparison: list[dict[str, Any]]) -> Table:
+def _comparison_table(comparison: list[dict[str, Any]], peer: str = PEER, same_mode: bool = False) -> Table:
     def ratio(value: float | None) -> str:  # None: the peer completed nothing; NaN: one side has no latency
         return "-" if value is None or value != value else f"{value:.2f}x"
 
-    many = len({(c.get("server"), c.get("workload")) for c in comparison}) > 1
+    many = same_mode or len({(c.get("server"), c.get("workload")) for c in comparison}) > 1
     lead = ["server", "workload"] if many else []
     rows = [[*([c["server"], c["workload"]] if many else []), c["mode"], str(c["concurrency"]), fmt(c["qps"]), fmt(c["peer_qps"]), ratio(c["qps_ratio"]),
              fmt(c["p50_ms"]), fmt(c["peer_p50_ms"]), ratio(c["p50_ratio"]), fmt(c["p99_ms"]),
              fmt(c["peer_p99_ms"]), ratio(c["p99_ratio"]), f"{c['errors']} / {c['peer_errors']}"]
             for c in comparison]
-    return Table(f"{OURS} vs {PEER} (medians over rounds; QPS ratio > 1 and latency ratio < 1: {OURS} ahead)",
-                 [*lead, "mode", "concurrency", f"{OURS} QPS", f"{PEER} QPS", "QPS ratio", f"{OURS} p50 ms",
-                  f"{PEER} p50 ms", "p50 ratio", f"{OURS} p99 ms", f"{PEER} p99 ms", "p99 ratio", "errors"], rows,
-                 note=f"{PEER} has no rewriting: every {OURS} mode is compared with its plain-query search.")
+    ours = "server" if same_mode else OURS
+    note = (f"each server against {peer} in the same workload, mode and concurrency." if same_mode else
+            f"{PEER} has no rewriting: every {OURS} mode is compared with its plain-query search.")
+    return Table(f"{ours} vs {peer} (medians over rounds; QPS ratio > 1 and latency ratio < 1: {ours} ahead)",
+                 [*lead, "mode", "concurrency", f"{ours} QPS", f"{peer} QPS", "QPS ratio", f"{ours} p50 ms",
+                  f"{peer} p50 ms", "p50 ratio", f"{ours} p99 ms", f"{peer} p99 ms", "p99 ratio", "errors"], rows,
+                 note=note)
 
 
 def _errors(row: dict[str, Any]) -> str:

@@ -49,6 +49,10 @@ def open_parts(config: EngineConfig, kb: Any = None, clip: Any = None) -> tuple[
             raise IncompatibleArtifact(f"refusing to search index {config.index_dir} with model "
                                        f"{clip.identity.model}: {err}") from err
         clip = with_text_encoder(clip, config.text_encoder, config.device, config.text_onnx)
+    if config.rewriter not in ("none", "template"):
+        from evdsearch.engine.rewriters.pin import check_pin
+
+        check_pin(config.rewriter, clip.identity.fingerprint)  # a shipped rewriter runs only on its own CLIP
     rewriter = create_rewriter(config.rewriter, device=config.device)  # before the KB: nothing to release
     if not config.kb_dir:
         if config.rewriter != "none":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evdsearch.engine.entities import EntityMatcher, distinct_entities
@@ -67,6 +68,14 @@ def choose_descriptions(descriptions: Sequence[Any], k: int, prefer_sources: Seq
     return [d for _, d in keyed][:k]
 
 
+@dataclass
+class Lookup:
+    """A query's result so far; `pending`: its rewrite still needs the rewriter (`QueryRewriter.finish`)."""
+
+    result: RewriteResult  # entities and descriptions; `rewritten` == query until finished
+    pending: bool  # True: not rewritten yet
+
+
 class QueryRewriter:
     """Rewrites text queries the same way for the server and the benchmarks.
 
@@ -85,7 +94,8 @@ class QueryRewriter:
         self.max_descriptions = max_descriptions
         self.prefer_sources = tuple(prefer_sources)  # e.g. ("ex2", "ift"): these sources' descriptions first
         self.matcher = EntityMatcher(kb.entities(), normalize) if kb is not None else None
-        self.cache = LRUCache(cache_size)
+        self.cache = LRUCache(cache_size)  # query text -> RewriteResult
+        self.outputs = LRUCache(cache_size)  # rewriter prompt (query + its descriptions) -> the model's rewrite
 
     def rewrite(self, text: str) -> RewriteResult:
         """Entities found, their top descriptions, and the rewritten query (== query when none)."""
@@ -93,35 +103,57 @@ class QueryRewriter:
 
     def rewrite_many(self, texts: Sequence[str]) -> list[RewriteResult]:
         """`rewrite` for many texts; the rewriter sees all uncached ones with evidence in one batch."""
-        queries = [text.strip() for text in texts]
-        results: dict[str, RewriteResult] = {}
-        pending: list[RewriteResult] = []
-        for query in queries:
-            if query in results:
-                continue
-            cached = self.cache.get(query)
-            if cached is not None:
-                results[query] = cached
-                continue
-            result = self.evidence(query)
-            results[query] = result
-            if result.descriptions:
-                pending.append(result)
-            else:
-                self.cache.put(query, result)
-        if pending:
-            rewritten = self.rewrite_items([(r.query, r.descriptions) for r in pending])
-            for result, (text, variants) in zip(pending, rewritten, strict=True):
-                result.rewritten, result.variants = text, variants
-                self.cache.put(result.query, result)
-        return [results[query] for query in queries]
+        looked = self.lookup(texts)
+        self.finish(looked)
+        return [item.result for item in looked]
+
+    def lookup(self, texts: Sequence[str]) -> list[Lookup]:
+        """Cached results, else entities and descriptions only (no model call): `pending` ones still need
+        `finish` to be rewritten. Equal texts share one result."""
+        seen: dict[str, Lookup] = {}
+        out = []
+        for text in texts:
+            query = text.strip()
+            if query not in seen:
+                cached = self.cache.get(query)
+                if cached is not None:
+                    seen[query] = Lookup(cached, pending=False)
+                else:
+                    result = self.evidence(query)
+                    if not result.descriptions:  # nothing to rewrite: final as it is
+                        self.cache.put(query, result)
+                    seen[query] = Lookup(result, pending=bool(result.descriptions))
+            out.append(seen[query])
+        return out
+
+    def finish(self, looked: Sequence[Lookup]) -> None:
+        """Rewrite the pending results in place, in one rewriter batch, and cache them."""
+        pending = list({id(item.result): item for item in looked if item.pending}.values())
+        if not pending:
+            return
+        rewritten = self.rewrite_items([(item.result.query, item.result.descriptions) for item in pending])
+        for item, (text, variants) in zip(pending, rewritten, strict=True):
+            item.result.rewritten, item.result.variants = text, variants
+            item.pending = False
+            self.cache.put(item.result.query, item.result)
 
     def rewrite_items(self, items: Sequence[tuple[str, Any]]) -> list[tuple[str, list[str]]]:
-        """(rewrite, variants) per (query, evidence) pair: one rewriter batch, plus the template's rewrite
-        as the variant when ensembling (calibration encodes exactly what the engine will)."""
+        """(rewrite, variants) per (query, evidence) pair: one rewriter batch for the prompts not seen before
+        (model outputs are cached by prompt: the query and its descriptions are all a rewrite depends on),
+        plus the template's rewrite as the variant when ensembling (calibration encodes what the engine will)."""
+        from evdsearch.engine.rewriters.prompt import format_rewriter_input
         from evdsearch.engine.rewriters.template import template_rewrite
 
-        rewritten = self.rewriter.rewrite_batch(list(items))
+        if self.rewriter.name in ("none", "template"):  # string formatting: nothing worth caching
+            rewritten = self.rewriter.rewrite_batch(list(items))
+        else:
+            prompts = [format_rewriter_input(query, evidence) for query, evidence in items]
+            known = {p: self.outputs.get(p) for p in dict.fromkeys(prompts)}
+            todo = {p: item for p, item in zip(prompts, items, strict=True) if known[p] is None}
+            for prompt, text in zip(todo, self.rewriter.rewrite_batch(list(todo.values())), strict=True):
+                known[prompt] = text
+                self.outputs.put(prompt, text)
+            rewritten = [known[p] for p in prompts]
         if not self.template_ensemble:
             return [(text, []) for text in rewritten]
         return [(text, [template_rewrite(query, evidence)]) for text, (query, evidence)

@@ -41,6 +41,11 @@ def needs_rewrite(query: Query) -> bool:
     return query.mode != "original" or query.explain
 
 
+def q_prime_counts(query: Query, alpha: float) -> bool:
+    """Whether q' can change this query's answer: shown, searched alone, or fused with a weight above 0."""
+    return query.explain or query.mode == "rewritten" or (query.mode == "fused" and alpha > 0)
+
+
 class _Stopwatch:
     """Milliseconds per named stage."""
 
@@ -113,9 +118,7 @@ class SearchEngine:
         selections = self._selections(queries)
         queries = [self._with_like_vector(query) for query in queries]
         units, parts = expand(queries)
-        rewrites = self._rewrite_stage(units)
-        alphas = [self.alpha_policy.resolve(unit.alpha, list(rewrite.descriptions) if rewrite else ())
-                  for unit, rewrite in zip(units, rewrites, strict=True)]
+        rewrites, alphas = self._rewrite_stage(units)
         watch.lap("rewrite")
         check_deadline(deadline)
         q_units, q_rewritten_units = encode_queries(self.encoder, units, rewrites)
@@ -168,16 +171,22 @@ class SearchEngine:
         rewrite = self.rewriter.cache.peek(text)
         return rewrite is not None and all(self.encoder.contains(t) for t in (rewrite.rewritten, *rewrite.variants))
 
-    def _rewrite_stage(self, queries: list[Query]) -> list[RewriteResult | None]:
-        """Rewrites for the text queries whose mode or explanation needs q'; the others keep q' = q.
+    def _rewrite_stage(self, queries: list[Query]) -> tuple[list[RewriteResult | None], list[float]]:
+        """Rewrites for the text queries whose mode or explanation needs q' (the others keep q' = q), and each
+        query's weight α (engine/alpha.py's order; decided from its entities before any model runs).
 
-        An original-mode query without `explain` is neither rewritten nor encoded twice: its hits'
-        rewritten_score then equals original_score.
+        An original-mode query without `explain` is neither rewritten nor encoded twice, and neither is a fused
+        query whose α is 0 (its q' is weighted 0, so the answer cannot change): its hits' rewritten_score then
+        equals original_score.
         """
-        texts = [query.text for query in queries if query.text is not None and needs_rewrite(query)]
-        done = iter(self.rewriter.rewrite_many(texts))
-        return [None if query.text is None else next(done) if needs_rewrite(query)
-                else RewriteResult(query=query.text, rewritten=query.text) for query in queries]
+        wanted = [i for i, query in enumerate(queries) if query.text is not None and needs_rewrite(query)]
+        looked = dict(zip(wanted, self.rewriter.lookup([queries[i].text for i in wanted]), strict=True))
+        rewrites = [looked[i].result if i in looked else None if query.text is None
+                    else RewriteResult(query=query.text, rewritten=query.text) for i, query in enumerate(queries)]
+        alphas = [self.alpha_policy.resolve(query.alpha, list(rewrite.descriptions) if rewrite else ())
+                  for query, rewrite in zip(queries, rewrites, strict=True)]
+        self.rewriter.finish([item for i, item in looked.items() if q_prime_counts(queries[i], alphas[i])])
+        return rewrites, alphas
 
     @staticmethod
     def _search_vectors(queries: list[Query], alphas: list[float], q: np.ndarray, q_rewritten: np.ndarray) -> np.ndarray:

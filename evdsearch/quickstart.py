@@ -1,7 +1,8 @@
 """`evdsearch quickstart`: the main job on the embedded default, each stage skipped when already done.
 
-shapes world → tiny CLIP → knowledge base (the world's encyclopedia) → index of the test images → gRPC.
-Stages call the public CLI verbs, so the quickstart exercises exactly what users run by hand.
+shapes world → tiny CLIP → knowledge base (`--kb-source`: the shipped LLM descriptions, the world's
+encyclopedia or a JSONL) → the trained PRO rewriter (shipped for this CLIP, or `--train-rewriter`) → fusion
+weights calibrated with it → index of the test images → gRPC. Stages call the public CLI verbs, so the quickstart exercises what users run by hand.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from evdsearch.errors import UserError
 from evdsearch.versioned import current_version
 
 LLM_DESCRIPTIONS = "qwen2.5-1.5b.jsonl"  # made by docs/knowledge-base.md's commands; provenance on every line
+KB_SOURCES = ("llm", "encyclopedia")  # --kb-source keywords; any other value is a JSONL path
 
 
 @dataclass
@@ -42,7 +44,8 @@ class QuickstartLayout:
 
     @property
     def kb_source(self) -> Path:
-        """Names the JSONL the KB was imported from (llm | encyclopedia); another source rebuilds the KB."""
+        """Names the source the KB was imported from (llm | encyclopedia | a file and its hash); another source
+        rebuilds the KB."""
         return self.workdir / "kb.source"
 
     @property
@@ -78,8 +81,24 @@ def shipped_descriptions() -> Path:
 
 
 def kb_source_file(layout: QuickstartLayout, source: str) -> Path:
-    """The JSONL the quickstart imports: the shipped LLM descriptions, or the world's own encyclopedia."""
-    return layout.world / "encyclopedia.jsonl" if source == "encyclopedia" else shipped_descriptions()
+    """The JSONL the quickstart imports: the shipped LLM descriptions (llm), the world's own encyclopedia, or
+    the user's file (any other value is a path)."""
+    if source in KB_SOURCES:
+        return layout.world / "encyclopedia.jsonl" if source == "encyclopedia" else shipped_descriptions()
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"--kb-source {source}: no such file (llm, encyclopedia or a JSONL of entity descriptions)")
+    return path
+
+
+def _source_record(layout: QuickstartLayout, source: str) -> str:
+    """What kb.source holds: the keyword, or a file's absolute path and content hash (an edit re-imports)."""
+    if source in KB_SOURCES:
+        return source
+    from evdsearch.clip_models import file_sha256
+
+    path = kb_source_file(layout, source)
+    return f"{path.resolve()} sha256={file_sha256(path)}"
 
 
 def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout, source: str) -> int:
@@ -91,7 +110,7 @@ def _import_kb(cli: Callable[[list[str]], int], layout: QuickstartLayout, source
     shutil.rmtree(layout.kb, ignore_errors=True)  # the quickstart's own KB, from another source: rebuilt whole
     code = cli(["kb", "import", str(kb_source_file(layout, source)), "--kb", str(layout.kb)])
     if not code:
-        write_text_atomic(layout.kb_source, source + "\n")
+        write_text_atomic(layout.kb_source, _source_record(layout, source) + "\n")
     return code
 
 
@@ -100,17 +119,50 @@ def _kb_imported(layout: QuickstartLayout, source: str) -> bool:
     if not (current_version(layout.kb) / "data.mdb").is_file():
         return False
     recorded = layout.kb_source.read_text(encoding="utf-8").strip() if layout.kb_source.is_file() else "encyclopedia"
-    return recorded == source
+    return recorded == _source_record(layout, source)
 
 
-def _calibrate(cli: Callable[[list[str]], int], layout: QuickstartLayout) -> int:
-    """`kb calibrate` on the world's train and val captions, so the server fuses adaptively by default."""
+def _calibration_record(rewriter: str) -> str:
+    return f"evdsearch kb calibrate --splits train,val --rewriter {rewriter}\n"
+
+
+def _calibrate(cli: Callable[[list[str]], int], layout: QuickstartLayout, rewriter: str) -> int:
+    """`kb calibrate` on the world's train and val captions, encoded as the server will (with its rewriter), so
+    the server fuses adaptively by default."""
     from evdsearch.atomic import write_text_atomic
 
-    code = cli(["kb", "calibrate", "--kb", str(layout.kb), "--data", str(layout.world), "--model", str(layout.clip)])
+    code = cli(["kb", "calibrate", "--kb", str(layout.kb), "--data", str(layout.world), "--model", str(layout.clip),
+                "--rewriter", rewriter])
     if not code:
-        write_text_atomic(layout.calibrated, "evdsearch kb calibrate --splits train,val\n")
+        write_text_atomic(layout.calibrated, _calibration_record(rewriter))
     return code
+
+
+def _calibrated_with(layout: QuickstartLayout, rewriter: str) -> bool:
+    try:
+        return layout.calibrated.read_text(encoding="utf-8") == _calibration_record(rewriter)
+    except OSError:
+        return False
+
+
+def _choose_rewriter(args: argparse.Namespace, cli: Callable[[list[str]], int], layout: QuickstartLayout,
+                     kb_source: Path) -> str:
+    """--rewriter PATH|template|none as given; --train-rewriter or the shipped one (auto), ONNX-exported."""
+    from evdsearch import quickstart_rewriter as qr
+
+    if args.train_rewriter:
+        folder = qr.train_rewriter(cli, layout.workdir, layout.world, layout.clip, kb_source, stage=_stage)
+    elif args.rewriter != "auto":
+        return args.rewriter
+    else:
+        shipped = qr.shipped_rewriter(layout.clip, kb_source)
+        if shipped is None:
+            return "template"
+        folder = qr.install_shipped(layout.workdir)
+    if _can_export_onnx():
+        _stage("export the rewriter to ONNX (cached decoder)", qr.onnx_current(folder),
+               lambda: cli(["train", "export-onnx", "--rewriter", str(folder)]))
+    return str(folder)
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
@@ -135,19 +187,22 @@ def run_quickstart(args: argparse.Namespace) -> int:
                lambda: cli(["train", "export-onnx", "--clip", str(layout.clip)]))
     else:
         print("[quickstart] no onnx/onnxruntime installed: the server encodes text with torch (slower)")
-    what = "the world's encyclopedia (the test oracle)" if args.kb_source == "encyclopedia" else \
-        f"the LLM-written descriptions ({LLM_DESCRIPTIONS})"
+    kb_source = kb_source_file(layout, args.kb_source)
+    what = {"llm": f"the LLM-written descriptions ({LLM_DESCRIPTIONS})",
+            "encyclopedia": "the world's encyclopedia (the test oracle)"}.get(args.kb_source, str(kb_source))
     _stage(f"import {what} into the knowledge base", _kb_imported(layout, args.kb_source),
            lambda: _import_kb(cli, layout, args.kb_source))
-    _stage("calibrate per-entity fusion weights (adaptive fusion)", layout.calibrated.is_file(),
-           lambda: _calibrate(cli, layout))
+    rewriter = _choose_rewriter(args, cli, layout, kb_source)
+    _stage(f"calibrate per-entity fusion weights (adaptive fusion, rewriter {Path(rewriter).name})",
+           _calibrated_with(layout, rewriter), lambda: _calibrate(cli, layout, rewriter))
     _stage("index the test images", (current_version(layout.index) / "manifest.json").is_file(),
            lambda: cli(["index", str(layout.world / "dataset_shapes.json"), "--split", "test",
                         "--out", str(layout.index), "--model", str(layout.clip)]))
     if args.no_serve:
-        print(f"[quickstart] ready; serve it with: evdsearch serve --index {layout.index} --kb {layout.kb}")
+        print(f"[quickstart] ready; serve it with: evdsearch serve --index {layout.index} --kb {layout.kb} "
+              f"--rewriter {rewriter}")
         return 0
-    return cli(["serve", "--index", str(layout.index), "--kb", str(layout.kb), "--rewriter", args.rewriter,
+    return cli(["serve", "--index", str(layout.index), "--kb", str(layout.kb), "--rewriter", rewriter,
                 "--host", args.host, "--port", str(args.port)])
 
 
@@ -170,10 +225,18 @@ def register(tree) -> None:
     parser.add_argument("--seed", type=int, default=0, help="world and training seed")
     parser.add_argument("--steps", type=int, default=0, help="CLIP training steps (0: the trainer's default)")
     parser.add_argument("--small", action="store_true", help="a smaller world, for a fast try-out")
-    parser.add_argument("--rewriter", default="template", help="none | template | a trained rewriter folder")
-    parser.add_argument("--kb-source", choices=("llm", "encyclopedia"), default="llm",
+    parser.add_argument("--rewriter", default="auto",
+                        help="auto (default): the PRO rewriter shipped with evdsearch when it was trained for this "
+                             "CLIP (its clip_pin.json names the CLIP and the KB it was trained on; on another KB it "
+                             "still serves, ensembled with the template, and says so), else the template; none, "
+                             "template, or a trained rewriter folder")
+    parser.add_argument("--train-rewriter", action="store_true",
+                        help="train the PRO rewriter here (DEQR, SFT, PRO on the imported KB; about an hour on "
+                             "2 cores) and serve it")
+    parser.add_argument("--kb-source", default="llm", metavar="llm|encyclopedia|JSONL",
                         help="llm (default): the shipped LLM-written descriptions of the world's entities; "
-                             "encyclopedia: the world generator's own text (an oracle no user has)")
+                             "encyclopedia: the world generator's own text (an oracle no user has); or a JSONL "
+                             "of your own. Another source than the last one re-imports and recalibrates")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=50051, help="gRPC port")
     parser.add_argument("--no-serve", action="store_true", help="build everything, then exit without serving")

@@ -170,6 +170,33 @@ def test_bench_serve_two_servers_and_workloads(server_address: str, fake_clip_ba
     assert "outside the text encoder" in md
 
 
+def test_bench_serve_baseline_ratios_mode_by_mode(server_address: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from evdsearch.benchmarks.serve_compare import against_baseline
+
+    code = main(["bench", "serve", "--server", server_address, "--label", "quality", "--also",
+                 f"template={server_address}", "--baseline", "template", "--mode", "fused,original",
+                 "--concurrency", "1", "--duration", "0.3", "--warmup", "0", "--out", str(tmp_path)])
+    assert code == 0
+    result = json.loads((tmp_path / "serve.json").read_text())
+    assert {(c["server"], c["mode"], c["baseline"]) for c in result["baseline_comparison"]} == {
+        ("quality", "fused", "template"), ("quality", "original", "template")}
+    assert set(result["server_configs"]) == {"quality", "template"}
+    assert result["server_configs"]["quality"]["rewriter"] == "template"
+    md = (tmp_path / "serve.md").read_text()
+    assert "server vs template" in md and "What each server serves" in md
+    assert main(["bench", "serve", "--server", server_address, "--baseline", "nobody", "--duration", "0.1"]) == 2
+    assert "--baseline nobody names no server" in capsys.readouterr().err
+
+    def row(server: str, mode: str, qps: float, p50: float) -> dict:
+        return {"server": server, "mode": mode, "concurrency": 16, "qps": qps, "errors": 0,
+                "latency_ms": {"p50": p50, "p99": 2 * p50}}
+
+    (only,) = against_baseline([row("pro", "fused", 70, 15), row("template", "fused", 100, 10),
+                                row("template", "original", 120, 8)], "template")
+    assert (only["server"], only["qps_ratio"], only["p50_ratio"]) == ("pro", 0.7, 1.5)
+
+
 def test_serve_plot_reads_at_a_glance() -> None:
     """One row of panels per workload, log latency axes, the ratio against the peer, legends outside the data."""
     from evdsearch.benchmarks.serve_compare import compare

@@ -1,4 +1,4 @@
-"""Export a T5 rewriter folder to ONNX (encoder; decoder returning next-token logits) and verify it.
+"""Export a T5 rewriter folder to ONNX (encoder, uncached decoder step, cached decoder) and verify it.
 
 torch.onnx's TorchScript exporter (dynamo=False) is used: the dynamo exporter needs onnxscript,
 which is not a project dependency, and optimum's exporter pins older transformers releases.
@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from evdsearch.artifacts import REWRITER_ONNX_FORMAT_VERSION as FORMAT_VERSION
 from evdsearch.atomic import write_json_atomic
 from evdsearch.engine.rewriters.onnx_seq2seq import (
     DECODER_FILE,
     ENCODER_FILE,
     FORMAT,
-    FORMAT_VERSION,
     META_FILE,
     ONNX_DIR,
     OnnxSeq2SeqRewriter,
@@ -97,9 +97,12 @@ def export_rewriter(folder: str | Path, opset: int = OPSET) -> Path:
                           dynamic_axes={"decoder_input_ids": {0: "batch", 1: "tgt"},
                                         "encoder_hidden_states": {0: "batch", 1: "src"},
                                         "encoder_attention_mask": {0: "batch", 1: "src"}, "logits": {0: "batch"}})
+    from evdsearch.training.export.t5_cached import export_cached
+
+    shapes = export_cached(model, out, opset)  # the cached decoder (format 2) beside the uncached one
     max_new = getattr(model.generation_config, "max_new_tokens", None) or 64
     write_json_atomic(out / META_FILE, {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "opset": opset, "max_new_tokens": int(max_new),
+        "format": FORMAT, "format_version": FORMAT_VERSION, "opset": opset, "max_new_tokens": int(max_new), **shapes,
         "decoder_start_token_id": cfg.decoder_start_token_id, "eos_token_id": cfg.eos_token_id,
         "pad_token_id": cfg.pad_token_id, "weights_sha256": weights_digest(folder)})
     return out

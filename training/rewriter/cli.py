@@ -9,7 +9,7 @@ The pipeline, in order (each verb documents its flags with --help):
   evdsearch bench rewriters --data WORLD --kb KB --clip CLIP --sft ... --pro ... --finetuned-clip ... --out DIR
     (or: evdsearch bench retrieval ... --modes original,fused --rewriter template --rewriter PRO=DIR
          --finetuned-model CKPT --out DIR, the same table in the issue's command form)
-  evdsearch bench rewrite-latency --rewriter runs/rw/pro --kb KB --data WORLD --out DIR
+  evdsearch bench rewrite-latency --rewriter runs/rw/pro --kb KB --data WORLD --out DIR [--n 0 --no-torch]
 """
 
 from __future__ import annotations
@@ -200,7 +200,8 @@ def _check_prompts(folder: str, read_records: Any) -> list[str]:
     from evdsearch.artifacts import REWRITER_META as META_FILE
 
     meta_path = Path(folder) / META_FILE
-    deqr = json.loads(meta_path.read_text())["config"]["deqr"] if meta_path.is_file() else None
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    deqr = (meta.get("config") or {}).get("deqr")  # a shipped rewriter's DEQR folder stayed where it was trained
     if deqr and Path(deqr).is_dir():
         return [r["input"] for r in read_records(deqr, limit=8)]
     return ["rewrite: a tomato on a table | tomato: a red round fruit",
