@@ -35,3 +35,6 @@ def test_quickstart_builds_every_stage_then_reuses_them(tmp_path: Path, capsys: 
         response = engine.search(SearchRequest(text="a tomato next to a school bus", k=5, explain=True))
     assert len(response.hits) == 5
     assert response.explanation.rewritten_query != "a tomato next to a school bus"
+    # The KB holds what an LLM wrote (the shipped selection), not the world's own encyclopedia.
+    sources = {d.source for group in response.explanation.descriptions.values() for d in group}
+    assert sources == {"llm:Qwen2.5-Coder-1.5B-Instruct"}, sources
