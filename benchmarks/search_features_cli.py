@@ -31,7 +31,9 @@ def register(tree: Any) -> None:
     p.add_argument("--kb", type=Path, help="world: knowledge base (rewriting; optional)")
     p.add_argument("--copies", type=int, default=200, help="world: images copied twice with jitter (default 200)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("runs/bench/search-features"), help="output folder")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/search-features"), help="output folder (tables)")
+    p.add_argument("--workdir", type=Path, default=Path("runs/bench/search-features/work"),
+                   help="where the Milvus Lite file, the world's indexes and the jittered copies go")
     p.set_defaults(run=run)
 
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
         cfg = FilterBenchConfig(n=args.n, dim=args.dim, queries=args.queries, seconds=args.seconds,
                                 factories=tuple(f for f in args.factories.split(";") if f),
-                                milvus_rows=args.milvus_rows, seed=args.seed, workdir=str(args.out / "milvus"),
+                                milvus_rows=args.milvus_rows, seed=args.seed, workdir=str(args.workdir / "milvus"),
                                 nprobe=args.nprobe, ef_search=args.ef_search)
         result["filters"] = asdict(measure(cfg))
     if args.part in ("world", "all"):
@@ -60,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
         from evdsearch.benchmarks.search_world import measure as measure_world
 
         result["world"] = measure_world(WorldBenchConfig(world=args.world, clip=args.clip, kb=args.kb,
-                                                         workdir=args.out / "world", copies=args.copies,
+                                                         workdir=args.workdir / "world", copies=args.copies,
                                                          seed=args.seed))
-    result["machine"]["load_after"] = list(os.getloadavg())
     tables = report_tables(result)
     command = "evdsearch bench search-features " + " ".join(_argv(args))
     markdown = f"Command: `{command}`\n\nMachine: {result['machine']['text']}\n\n" + "\n".join(
@@ -79,13 +80,23 @@ def _argv(args: argparse.Namespace) -> list[str]:
                 f"--nprobe {args.nprobe}", f"--ef-search {args.ef_search}", f"--threads {args.threads}"]
     if args.part != "filters":
         out += [f"--world {args.world}", f"--clip {args.clip}"] + ([f"--kb {args.kb}"] if args.kb else [])
-    return out + [f"--out {args.out}"]
+    if args.part != "filters" and args.copies != 200:
+        out.append(f"--copies {args.copies}")
+    return out + [f"--workdir {args.workdir}", f"--out {args.out}"]
 
 
 def machine() -> dict[str, Any]:
-    load = os.getloadavg()
-    return {"cpus": os.cpu_count(), "load_before": list(load),
-            "text": f"{os.cpu_count()}-core CPU box, load average {load[0]:.1f} at the start (other jobs running)"}
+    """The machine in neutral words ("2-core AMD EPYC CPU, no GPU"); dated notes on load go to CHANGELOG.md."""
+    cpu = "CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+        cpu = f"{names[0]} CPU" if names else cpu
+    except OSError:
+        pass
+    gpus = len(list(Path("/proc/driver/nvidia/gpus").glob("*"))) if Path("/proc/driver/nvidia/gpus").is_dir() else 0
+    gpu = f"{gpus} NVIDIA GPU(s), not used" if gpus else "no GPU"
+    return {"cpus": os.cpu_count(), "cpu": cpu, "gpus": gpus, "text": f"{os.cpu_count()}-core {cpu}, {gpu}"}
 
 
 def report_tables(result: dict[str, Any]) -> list[Table]:
@@ -103,9 +114,11 @@ def report_tables(result: dict[str, Any]) -> list[Table]:
                              for c in f["crossover"]]))
         if f["milvus"]:
             tables.append(Table("FAISS Flat vs Milvus Lite FLAT under the same filter",
-                                ["kept", "Milvus expression", "rows", "same ids", "same sets"],
+                                ["kept", "Milvus expression", "rows", "same ids", "same ids up to ties",
+                                 "same sets", "largest swapped score gap"],
                                 [[f"{m['selectivity']:.1%}", f"`{m['filter']}`", f"{m['rows']:,}",
-                                  f"{m['same_ids']:.3f}", f"{m['same_sets']:.3f}"] for m in f["milvus"]]))
+                                  f"{m['same_ids']:.3f}", f"{m['same_ids_up_to_ties']:.3f}", f"{m['same_sets']:.3f}",
+                                  f"{m['largest_swap_gap']:.1e}"] for m in f["milvus"]]))
     if "world" in result:
         from evdsearch.benchmarks.search_features_report import world_tables
 

@@ -14,12 +14,16 @@ def world_tables(w: dict[str, Any]) -> list[Table]:
             ["filters: answers with a count other than min(k, matches)", str(f["wrong_counts"])]]
     rows += [[f"pages of 10 up to 100 vs one top-100 call, {name}: mismatches / duplicates",
               f"{p['mismatches']} / {p['duplicates']} of {p['queries']} queries"] for name, p in w["pages"].items()]
-    rows += [["threshold T (best score of an absent pair's query + 1e-4)", f"{t['threshold']:.4f}"],
-             ["absent pairs answer nothing at T", str(t["absent_answer_empty"])],
-             ["present pairs (<= k images) with every image in the top k at score >= T",
+    rows += [[f"threshold T = best score of an absent pair's query + 1e-4 (k = {t['k']})", f"{t['threshold']:.4f}"],
+             ["absent pairs answer nothing at min_score T", str(t["absent_answer_empty"])],
+             ["hits scoring below min_score T (of all hits at T)", f"{t['hits_below_threshold']} of {t['threshold_hits']}"],
+             ["present pairs (<= k images) with every image in the top k at min_score T",
               f"{t['present_pairs_all_found']} of {t['present_pairs']}"],
-             ["... with every image in the top k, no threshold at all (what retrieval allows)",
-              f"{t.get('present_pairs_in_top_k', '-')} of {t['present_pairs']}"]]
+             ["... with every image in the top k, no threshold (what retrieval allows)",
+              f"{t['present_pairs_in_top_k']} of {t['present_pairs']}"],
+             ["present pairs' images in their top k: at min_score T / no threshold",
+              f"{t['present_images_found']} / {t['present_images_in_top_k']} of {t['present_images']}"],
+             ["median rank of a present pair's last image (the k that holds it whole)", f"{t['median_last_rank']:g}"]]
     rows += [[f"red images in the top 20: {name}", str(value)] for name, value in terms.items()
              if name != "weight 0 equals plain"]
     rows += [["weight 0 equals the single-text query (ids and scores)", str(terms["weight 0 equals plain"])],

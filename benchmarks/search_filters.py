@@ -19,6 +19,7 @@ from evdsearch.indexer.metadata import Column, MetadataTable, MetaField, Schema
 PLANNED = FilteredSearchConfig()  # what the server does
 SELECTOR_ONLY = FilteredSearchConfig(exact_rows=0, exact_fraction=0.0)
 EXACT_ONLY = FilteredSearchConfig(exact_rows=1 << 62, exact_fraction=1.0)
+TIE_TOLERANCE = 1e-6  # exact scores this close are a tie: float32 sums in another order differ by ~1e-7
 
 
 @dataclass
@@ -55,7 +56,7 @@ class FilterBenchResult:
     config: dict[str, Any]
     cells: list[Cell] = field(default_factory=list)
     crossover: list[dict[str, Any]] = field(default_factory=list)  # {factory, rows, exact_ms, selector_ms}
-    milvus: list[dict[str, Any]] = field(default_factory=list)  # {selectivity, same_ids, same_sets, queries}
+    milvus: list[dict[str, Any]] = field(default_factory=list)  # {selectivity, same_ids[_up_to_ties], same_sets}
     build_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -147,6 +148,21 @@ def _crossover(cfg: FilterBenchConfig, factory: str, index: Any, base: np.ndarra
     return out
 
 
+def tie_gap(a: list[int], b: list[int], base: np.ndarray, query: np.ndarray) -> float:
+    """How far apart, in exact (float64) score, two ids that `a` and `b` put at the same rank are at worst:
+    0.0 for the same ranking, inf for lists of different lengths. Two engines that score in float32 with a
+    different summation order may order ids whose scores differ by ~1e-7 differently (also across the k-th
+    place, where the tie decides which id is kept); a gap within TIE_TOLERANCE is such a tie."""
+    if len(a) != len(b):
+        return float("inf")
+    swapped = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    if not swapped:
+        return 0.0
+    q = np.asarray(query, dtype=np.float64)
+    return max(abs(float(base[x].astype(np.float64) @ q) - float(base[y].astype(np.float64) @ q))
+               for x, y in swapped)
+
+
 def _milvus(cfg: FilterBenchConfig, base: np.ndarray, queries: np.ndarray, bucket: np.ndarray) -> list[dict]:
     """FAISS Flat (planned) and Milvus Lite FLAT with the translated filter: same ids per query?"""
     from pathlib import Path
@@ -169,9 +185,13 @@ def _milvus(cfg: FilterBenchConfig, base: np.ndarray, queries: np.ndarray, bucke
         answers = client(target.uri).search(target.collection, data=queries.tolist(), limit=cfg.k,
                                             filter=milvus_expression(tree), search_params={"metric_type": "IP"})
         milvus_ids = [[int(h["id"]) for h in hits] for hits in answers]
-        same = [f[f >= 0].tolist() == m for f, m in zip(faiss_ids, milvus_ids, strict=True)]
-        same_sets = [set(f[f >= 0].tolist()) == set(m) for f, m in zip(faiss_ids, milvus_ids, strict=True)]
+        pairs = [(f[f >= 0].tolist(), m) for f, m in zip(faiss_ids, milvus_ids, strict=True)]
+        gaps = [tie_gap(f, m, base, q) for (f, m), q in zip(pairs, queries, strict=True)]
         out.append({"selectivity": selectivity, "filter": milvus_expression(tree), "queries": len(queries),
-                    "same_ids": float(np.mean(same)), "same_sets": float(np.mean(same_sets)), "rows": len(base)})
+                    "rows": len(base), "same_ids": float(np.mean([f == m for f, m in pairs])),
+                    "same_ids_up_to_ties": float(np.mean([g <= TIE_TOLERANCE for g in gaps])),
+                    "same_sets": float(np.mean([set(f) == set(m) for f, m in pairs])),
+                    "largest_swap_gap": max((g for g in gaps if g != float("inf")), default=0.0),
+                    "tolerance": TIE_TOLERANCE})
     client(target.uri).drop_collection(target.collection)
     return out

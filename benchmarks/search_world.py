@@ -39,6 +39,7 @@ class WorldBenchConfig:
     copies: int = 200  # images copied twice with jitter for dedup and MMR
     k: int = 10  # hits per query (filters, threshold: the present pair's images must be in the top k)
     queries: int = 20  # captions queried for the filter and page checks
+    twins: tuple[str, ...] = ("IVF32,Flat", "HNSW16")  # index types built beside Flat from the same embeddings
     seed: int = 0
 
 
@@ -74,8 +75,8 @@ def prepare(cfg: WorldBenchConfig) -> dict[str, Any]:
         build_index(IndexBuildConfig(source=subset, out=flat, model=str(cfg.clip), images_root=cfg.world,
                                      split=cfg.split, device="cpu", progress=False, metadata=sidecar))
     indexes = {"Flat": flat}
-    for factory, name in (("IVF32,Flat", "index-ivf"), ("HNSW16", "index-hnsw")):
-        indexes[factory] = _twin(flat, cfg.workdir / name, factory)
+    for factory in cfg.twins:
+        indexes[factory] = _twin(flat, cfg.workdir / f"index-{factory.replace(',', '-').lower()}", factory)
     objects = {img["filename"]: img.get("objects", []) for img in kept}
     return {"indexes": indexes, "held_out": held_out, "objects": objects, "subset": subset,
             "present": {p: n for p, n in pairs.items() if p not in held_out}}

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from evdsearch.search_api import SearchRequest, WeightedText
+from evdsearch.search_api import MAX_DEPTH, SearchRequest, WeightedText
 
 FILTERS = ("objects == 1", 'color1 == "red"', 'objects >= 2 and color1 in ["blue", "green"]',
            'not has_red == true and shape1 != "circle"', 'shape1 == "star" or (objects == 3 and color1 < "c")')
@@ -58,30 +58,42 @@ def _has(objects: list[dict[str, Any]], color: str, shape: str) -> bool:
 
 
 def check_threshold(engine: Any, prepared: dict[str, Any], k: int) -> dict[str, Any]:
-    """min_score T = the best score any absent pair's query reaches (+ 1e-4): absent pairs then answer nothing;
-    for each present pair with at most k images, are all of them in its top k at score >= T?"""
+    """One min_score T between absent and present colour-shape pairs ("a {colour} {shape}", the engine's default
+    mode). T = the best score any absent pair's query reaches + 1e-4: the lowest min_score at which every absent
+    pair answers nothing, so the kindest one to present pairs. (min_relative cannot empty an answer: the best hit
+    always scores R x itself.) Then, for each present pair with at most k images (so they fit in its top k): the
+    rank and score of its last image in the full ranking; whether all its images are in its top k with no
+    threshold (what retrieval allows) and with min_score T (the Done-when figure). Also counts hits below T."""
     store = engine.store
     objects = [prepared["objects"][Path(store.item(r)["uri"]).name] for r in range(store.count)]
     absent = {f"a {c} {s}": engine.search(SearchRequest(text=f"a {c} {s}", k=1)).hits[0].score
               for c, s in prepared["held_out"]}
     threshold = max(absent.values()) + 1e-4
-    present = sorted({(o["color"], o["shape"]) for obj in objects for o in obj})
-    pairs, met, retrieved = [], 0, 0
-    for color, shape in present:
-        rows = [r for r in range(store.count) if _has(objects[r], color, shape)]
+    answers = {q: engine.search(SearchRequest(text=q, k=k, min_score=threshold)).hits for q in absent}
+    pairs = []
+    for color, shape in sorted({(o["color"], o["shape"]) for obj in objects for o in obj}):
+        rows = {r for r in range(store.count) if _has(objects[r], color, shape)}
         if len(rows) > k:
             continue
-        top = {h.id for h in engine.search(SearchRequest(text=f"a {color} {shape}", k=k)).hits}
-        retrieved += set(rows) <= top  # without a threshold: is retrieval itself able to?
-        hits = engine.search(SearchRequest(text=f"a {color} {shape}", k=k, min_score=threshold)).hits
-        found = {h.id for h in hits}
-        ok = set(rows) <= found
-        met += ok
-        pairs.append({"pair": f"{color} {shape}", "images": len(rows), "found": len(found & set(rows)),
-                      "returned": len(hits)})
-    empty = all(not engine.search(SearchRequest(text=q, k=k, min_score=threshold)).hits for q in absent)
-    return {"threshold": threshold, "absent_best": absent, "absent_answer_empty": empty,
-            "present_pairs": len(pairs), "present_pairs_all_found": met, "present_pairs_in_top_k": retrieved,
+        query = f"a {color} {shape}"
+        ranking = engine.search(SearchRequest(text=query, k=min(store.live_count, MAX_DEPTH))).hits
+        last = max((i for i, h in enumerate(ranking) if h.id in rows), default=len(ranking) - 1)
+        hits = engine.search(SearchRequest(text=query, k=k, min_score=threshold)).hits
+        answers[query] = hits
+        pairs.append({"pair": f"{color} {shape}", "images": len(rows), "last_rank": last + 1,
+                      "last_score": ranking[last].score, "in_top_k": len(rows & {h.id for h in ranking[:k]}),
+                      "found_at_threshold": len(rows & {h.id for h in hits}), "returned_at_threshold": len(hits)})
+    return {"threshold": threshold, "k": k, "absent_best": absent,
+            "absent_answer_empty": all(not answers[q] for q in absent),
+            "hits_below_threshold": sum(h.score < threshold for hits in answers.values() for h in hits),
+            "threshold_hits": sum(len(hits) for hits in answers.values()),
+            "present_pairs": len(pairs),
+            "present_pairs_in_top_k": sum(p["in_top_k"] == p["images"] for p in pairs),
+            "present_pairs_all_found": sum(p["found_at_threshold"] == p["images"] for p in pairs),
+            "present_images": sum(p["images"] for p in pairs),
+            "present_images_in_top_k": sum(p["in_top_k"] for p in pairs),
+            "present_images_found": sum(p["found_at_threshold"] for p in pairs),
+            "median_last_rank": float(np.median([p["last_rank"] for p in pairs])) if pairs else 0.0,
             "pairs": pairs}
 
 
