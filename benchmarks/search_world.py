@@ -92,6 +92,7 @@ def _twin(flat: Path, out: Path, factory: str) -> Path:
         read_manifest,
         write_manifest,
     )
+    from evdsearch.integrity import write_sums
     from evdsearch.versioned import current_version
 
     if out.exists():
@@ -105,6 +106,7 @@ def _twin(flat: Path, out: Path, factory: str) -> Path:
     manifest.factory, manifest.checksums = factory, checksums(folder)
     (folder / "manifest.json").unlink()
     write_manifest(folder, manifest)
+    write_sums(folder)  # the copy's files changed: its version's checksum list is rewritten, or loading refuses it
     return out
 
 
