@@ -6,7 +6,10 @@ Plain functions (no fixtures) so each test module decides its fixture scope; the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 KB_RECORDS = [
     {"entity": "tomato", "description": "a red round fruit", "source": "encyclopedia", "score": 0.9},
@@ -66,6 +69,11 @@ def build_metadata_index(folder: Path, clip_dir: Path, factory: str = "Flat") ->
     return out
 
 
+def build_parts(root: Path, clip_dir: Path) -> tuple[Path, Path]:
+    """(index folder of twelve captioned PNGs, KB folder with tomato / school bus / panda / red panda)."""
+    return build_index(root, clip_dir), build_kb(root / "kb")
+
+
 def build_kb(folder: Path) -> Path:
     """A knowledge base holding KB_RECORDS."""
     from evdsearch.indexer.kb import KnowledgeBase
@@ -83,6 +91,19 @@ def open_engine(index_dir: Path, kb_dir: Path | None, rewriter: str = "template"
     config = EngineConfig(index_dir=str(index_dir), kb_dir=str(kb_dir) if kb_dir else None, rewriter=rewriter,
                           device="cpu", **overrides)
     return SearchEngine.open(config)
+
+
+@contextmanager
+def serving(engine: Any, **options: Any) -> Iterator[Any]:
+    """`engine` behind a started loopback gRPC server (`build_server` options), stopped without grace on exit."""
+    from evdsearch.engine.grpc_server.server import build_server
+
+    running = build_server(engine, port=0, **options)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop(0)
 
 
 def png_bytes(color: str = "red") -> bytes:
