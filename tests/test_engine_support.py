@@ -42,6 +42,18 @@ def write_images(folder: Path) -> Path:
     return path
 
 
+def write_noise_images(folder: Path, n: int, seed: int, prefix: str = "") -> Path:
+    """`n` seeded 20x20 noise PNGs, PREFIX000.png on: content differs per seed, so builds can be told apart."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{prefix}{i:03d}.png")
+    return folder
+
+
 def build_index(folder: Path, clip_dir: Path, factory: str = "Flat") -> Path:
     """An index of the twelve images, built by the real indexer with the tiny CLIP."""
     from evdsearch.indexer.build import IndexBuildConfig
