@@ -24,6 +24,18 @@ def _ratio(mine: float, theirs: float) -> float | None:
     return mine / theirs if theirs else None
 
 
+def _row(key: tuple[str, str, str, int], mine: dict[str, float], theirs: dict[str, float],
+         **extra: str) -> dict[str, Any]:
+    """The row shape `compare` and `against_baseline` share: both cells' medians and ours / peer ratios."""
+    server, workload, mode, level = key
+    return {"server": server, "workload": workload, "mode": mode, "concurrency": level, "rounds": mine["rounds"],
+            **extra,
+            "qps": mine["qps"], "peer_qps": theirs["qps"], "qps_ratio": _ratio(mine["qps"], theirs["qps"]),
+            "p50_ms": mine["p50_ms"], "peer_p50_ms": theirs["p50_ms"], "p50_ratio": _ratio(mine["p50_ms"], theirs["p50_ms"]),
+            "p99_ms": mine["p99_ms"], "peer_p99_ms": theirs["p99_ms"], "p99_ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
+            "errors": mine["errors"], "peer_errors": theirs["errors"]}
+
+
 def compare(rows: Sequence[dict[str, Any]], ours: str | Sequence[str], peer: str,
             peer_mode: str = "original") -> list[dict[str, Any]]:
     """One row per (our server, workload, mode, concurrency) the peer was measured at (same workload): both
@@ -35,14 +47,7 @@ def compare(rows: Sequence[dict[str, Any]], ours: str | Sequence[str], peer: str
         theirs = table.get((peer, workload, peer_mode, level))
         if server not in names or theirs is None:
             continue
-        out.append({"server": server, "workload": workload, "mode": mode, "concurrency": level,
-                    "rounds": mine["rounds"],
-                    "qps": mine["qps"], "peer_qps": theirs["qps"], "qps_ratio": _ratio(mine["qps"], theirs["qps"]),
-                    "p50_ms": mine["p50_ms"], "peer_p50_ms": theirs["p50_ms"],
-                    "p50_ratio": _ratio(mine["p50_ms"], theirs["p50_ms"]),
-                    "p99_ms": mine["p99_ms"], "peer_p99_ms": theirs["p99_ms"],
-                    "p99_ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
-                    "errors": mine["errors"], "peer_errors": theirs["errors"]})
+        out.append(_row((server, workload, mode, level), mine, theirs))
     return out
 
 
@@ -55,12 +60,5 @@ def against_baseline(rows: Sequence[dict[str, Any]], baseline: str) -> list[dict
         theirs = table.get((baseline, workload, mode, level))
         if server == baseline or theirs is None:
             continue
-        out.append({"server": server, "workload": workload, "mode": mode, "concurrency": level,
-                    "rounds": mine["rounds"], "baseline": baseline,
-                    "qps": mine["qps"], "peer_qps": theirs["qps"], "qps_ratio": _ratio(mine["qps"], theirs["qps"]),
-                    "p50_ms": mine["p50_ms"], "peer_p50_ms": theirs["p50_ms"],
-                    "p50_ratio": _ratio(mine["p50_ms"], theirs["p50_ms"]),
-                    "p99_ms": mine["p99_ms"], "peer_p99_ms": theirs["p99_ms"],
-                    "p99_ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
-                    "errors": mine["errors"], "peer_errors": theirs["errors"]})
+        out.append(_row((server, workload, mode, level), mine, theirs, baseline=baseline))
     return out

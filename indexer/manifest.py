@@ -80,6 +80,21 @@ def checksums(folder: Path) -> dict[str, str]:
     return {name: sha256_file(folder / name, remember=True) for name in DATA_FILES if (folder / name).is_file()}
 
 
+def check_data_files(folder: Path, manifest: Manifest, verify: bool, needed: tuple[str, ...] = DATA_FILES) -> None:
+    """Refuse a folder missing one of `needed`, or (`verify`) whose data files no longer match the manifest's
+    checksums: a rebuild hint now beats a crash or wrong hits later. Both backends open their folders here."""
+    for name in needed:
+        if not (folder / name).is_file():
+            raise IncompatibleArtifact(f"index {folder} is incomplete: {name} is missing; "
+                                       f"rebuild it with `evdsearch index ... --force`")
+    if verify:
+        actual = checksums(folder)
+        bad = [name for name in actual if manifest.checksums.get(name) != actual[name]]
+        if bad:
+            raise IncompatibleArtifact(f"index {folder}: {', '.join(bad)} changed since the build "
+                                       f"(checksum mismatch); rebuild it with `evdsearch index ... --force`")
+
+
 def read_manifest(folder: str | Path) -> Manifest:
     """Load and check an index folder's manifest; clear errors for a missing or foreign folder."""
     folder = Path(folder)

@@ -13,15 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from evdsearch.errors import IncompatibleArtifact, InvalidInput, NotFound, UserError
-from evdsearch.indexer.manifest import (
-    DATA_FILES,
-    EMBEDDINGS_FILE,
-    INDEX_FILE,
-    ITEMS_FILE,
-    Manifest,
-    checksums,
-)
+from evdsearch.errors import InvalidInput, NotFound, UserError
+from evdsearch.indexer.manifest import EMBEDDINGS_FILE, ITEMS_FILE, Manifest, check_data_files
 from evdsearch.indexer.milvus_link import MilvusLink
 
 DEFAULT_COLLECTION = "evdsearch"
@@ -159,15 +152,7 @@ def open_milvus_store(directory: Path, manifest: Manifest, uri: str | None = Non
     """An `IndexStore` whose search goes to Milvus; items and embeddings come from the folder as for FAISS."""
     from evdsearch.indexer.items import ItemStore
 
-    for name in DATA_FILES:
-        if name != INDEX_FILE and not (directory / name).is_file():
-            raise IncompatibleArtifact(f"index {directory} is incomplete: {name} is missing; rebuild it")
-    if verify:
-        actual = checksums(directory)
-        bad = [n for n in actual if manifest.checksums.get(n) != actual[n]]
-        if bad:
-            raise IncompatibleArtifact(f"index {directory}: {', '.join(bad)} changed since the build (checksum "
-                                       f"mismatch); rebuild it with `evdsearch index ... --force`")
+    check_data_files(directory, manifest, verify, needed=(EMBEDDINGS_FILE, ITEMS_FILE))  # no index.faiss here
     target = target_of(manifest, uri)
     link = MilvusLink(target.uri, target.collection, client)
     if not link.call(lambda mc, timeout: mc.has_collection(target.collection, timeout=timeout)):

@@ -15,12 +15,11 @@ from evdsearch.indexer import faiss_backend
 from evdsearch.indexer.filtered_search import FilteredSearchConfig, Page, search_page
 from evdsearch.indexer.items import ItemStore
 from evdsearch.indexer.manifest import (
-    DATA_FILES,
     EMBEDDINGS_FILE,
     INDEX_FILE,
     ITEMS_FILE,
     Manifest,
-    checksums,
+    check_data_files,
     read_manifest,
 )
 from evdsearch.indexer.metadata import MetadataTable
@@ -78,12 +77,7 @@ class IndexStore:
             from evdsearch.indexer.milvus_backend import open_milvus_store
 
             return open_milvus_store(directory, manifest, uri=backend_uri, verify=verify and not summed)
-        for name in DATA_FILES:
-            if not (directory / name).is_file():
-                raise IncompatibleArtifact(f"index {directory} is incomplete: {name} is missing; "
-                                           f"rebuild it with `evdsearch index ... --force`")
-        if verify and not summed:
-            _verify_checksums(directory, manifest)
+        check_data_files(directory, manifest, verify and not summed)
         index = faiss_backend.read(directory / INDEX_FILE)
         faiss_backend.set_search_params(index, nprobe, ef_search)
         embeddings = np.load(directory / EMBEDDINGS_FILE, mmap_mode="r")
@@ -155,11 +149,3 @@ class IndexStore:
                 f"engine loaded {identity.model} (fingerprint {identity.fingerprint[:16]}, dim {identity.embed_dim}); "
                 f"re-index or pass the matching --model"
             )
-
-
-def _verify_checksums(directory: Path, manifest: Manifest) -> None:
-    actual = checksums(directory)
-    bad = [name for name in DATA_FILES if manifest.checksums.get(name) != actual[name]]
-    if bad:
-        raise IncompatibleArtifact(f"index {directory}: {', '.join(bad)} changed since the build "
-                                   f"(checksum mismatch); rebuild it with `evdsearch index ... --force`")

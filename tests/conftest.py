@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +36,46 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny_world") / "world"
     return make_world(WorldConfig(out=out, seed=0, n_train=64, n_val=16, n_test=32,
                                   cls_per_entity=(2, 1, 1), progress=False))
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
+    """(index of twelve captioned PNGs, KB): one pair per test module, built by test_engine_support."""
+    from test_engine_support import build_parts
+
+    return build_parts(tmp_path_factory.mktemp("parts"), tiny_clip_dir)
+
+
+@pytest.fixture(scope="module")
+def engine(parts: tuple[Path, Path]) -> Iterator[Any]:
+    """A CPU SearchEngine over `parts`, open for the whole module."""
+    from test_engine_support import open_engine
+
+    with open_engine(*parts) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def local(parts: tuple[Path, Path]) -> Iterator[Any]:
+    """What `demo --index` talks to (test_demo_support.local_backend) over `parts`, stopped after the module."""
+    from test_demo_support import local_backend
+
+    backend = local_backend(*parts)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture()
+def evd(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """`evd(*argv)` runs `evdsearch` in this process and returns (exit code, stdout, stderr)."""
+    import evdsearch.cli as cli
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def _openssl(*args: str) -> None:

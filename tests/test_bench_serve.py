@@ -8,21 +8,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_engine_support import build_index, build_kb, open_engine
+from test_engine_support import build_index, build_kb, open_engine, serving
 
 from evdsearch.cli import main
 
 
 @pytest.fixture(scope="module")
 def server_address(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> str:
-    from evdsearch.engine.grpc_server.server import build_server
-
     root = tmp_path_factory.mktemp("bench_serve")
-    with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine:
-        running = build_server(engine, port=0, max_workers=4)
-        running.start()
+    with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine, \
+            serving(engine, max_workers=4) as running:
         yield f"127.0.0.1:{running.port}"
-        running.stop(0)
 
 
 def test_bench_serve_end_to_end(server_address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

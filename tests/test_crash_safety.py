@@ -15,9 +15,8 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from test_engine_support import write_noise_images
 
 from evdsearch import cli
 from evdsearch.indexer.kb import KnowledgeBase
@@ -28,14 +27,6 @@ SEED = 13
 PRELOAD = ["torch", "open_clip", "faiss", "lmdb", "evdsearch.indexer.build", "evdsearch.indexer.kb_publish",
            "evdsearch.indexer.verify", "evdsearch.cli"]  # the dispatcher and every verb module: a child then
 # starts in ~0.2 s, not seconds
-
-
-def write_images(folder: Path, n: int, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
-    return folder
 
 
 def write_kb_file(path: Path, entity: str) -> Path:
@@ -82,7 +73,7 @@ def kb_entities(path: Path) -> list[str]:
 def kill_rounds(ctx, tmp_path: Path, clip_dir: Path, index_rounds: int, kb_rounds: int) -> dict[str, tuple[int, int, int]]:
     """{"index"|"kb": (rounds survived, rounds tried, rounds where the kill landed before the end)}."""
     rng = random.Random(SEED)
-    sources = {6: write_images(tmp_path / "a", 6, 0), 9: write_images(tmp_path / "b", 9, 1)}
+    sources = {6: write_noise_images(tmp_path / "a", 6, 0), 9: write_noise_images(tmp_path / "b", 9, 1)}
     out = tmp_path / "index"
 
     def index_argv(n: int) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_demo_support import QUERY, build_parts, launch_app, local_backend
+from test_demo_support import QUERY, launch_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
@@ -17,18 +17,6 @@ from evdsearch.engine.grpc_server.server import build_server  # noqa: E402
 # gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
-    return build_parts(tmp_path_factory.mktemp("demo_api"), tiny_clip_dir)
-
-
-@pytest.fixture(scope="module")
-def local(parts: tuple[Path, Path]) -> Any:
-    backend = local_backend(*parts)
-    yield backend
-    backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_demo_support import QUERY, build_parts, launch_app, local_backend
+from test_demo_support import QUERY, launch_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,17 +25,10 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
-    return build_parts(tmp_path_factory.mktemp("demo_browser"), tiny_clip_dir)
-
-
-@pytest.fixture(scope="module")
-def url(parts: tuple[Path, Path]) -> str:
-    backend = local_backend(*parts)
-    app, address = launch_app(backend, k=K)
+def url(local: Any) -> str:
+    app, address = launch_app(local, k=K)
     yield address
     app.close()
-    backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,27 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_demo_support import build_parts, free_port
+from test_demo_support import free_port
 
 import evdsearch.cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = "import sys, evdsearch.cli as c; sys.exit(c.main(sys.argv[1:]))"
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
-    return build_parts(tmp_path_factory.mktemp("demo_cli"), tiny_clip_dir)
-
-
-@pytest.fixture()
-def evd(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):  # noqa: ANN201
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.mark.parametrize(("argv", "message"), [

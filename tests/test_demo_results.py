@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_demo_support import QUERY, build_parts, local_backend
+from test_demo_support import QUERY
 from test_engine_support import png_bytes
 
 from evdsearch.client.search_cli import ServerUnreachable
@@ -16,13 +16,6 @@ from evdsearch.demo.grpc_backend import GrpcBackend
 from evdsearch.demo.results import run_query
 from evdsearch.engine.grpc_server.server import RunningServer, build_server
 from evdsearch.errors import InvalidInput
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Any:
-    backend = local_backend(*build_parts(tmp_path_factory.mktemp("demo_results"), tiny_clip_dir))
-    yield backend
-    backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Builders shared by the demo tests: a tiny index + KB, backends over them, the app on a free loopback port.
+"""Builders shared by the demo tests: backends over the tiny index + KB (conftest `parts`), the app on a free port.
 
 Plain functions (no fixtures, no tests), like test_engine_support, so each module picks its fixture scope.
 """
@@ -10,16 +10,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from test_engine_support import build_index, build_kb
-
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry or version check from tests
 
 QUERY = "two tomatoes next to a school bus"
-
-
-def build_parts(root: Path, clip_dir: Path) -> tuple[Path, Path]:
-    """(index folder of twelve captioned PNGs, KB folder with tomato / school bus / panda / red panda)."""
-    return build_index(root, clip_dir), build_kb(root / "kb")
 
 
 def local_backend(index_dir: Path, kb_dir: Path | None) -> Any:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from test_engine_support import open_engine
+from test_engine_support import open_engine, write_noise_images
 
 from evdsearch import cli, versioned
 from evdsearch.search_api import SearchRequest
@@ -46,14 +45,6 @@ def fill(disk: Path, leave: int = LEAVE) -> Path:
     return ballast
 
 
-def write_images(folder: Path, n: int, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{seed}-{i:03d}.png")
-    return folder
-
-
 def leftovers(folder: Path) -> list[str]:
     """Anything in a versioned folder that is not its lock, links, or current and previous version."""
     found = [p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.endswith(".staging")]
@@ -82,7 +73,7 @@ def run_full(argv: list[str], folder: Path, disk: Path, capsys: pytest.CaptureFi
 def test_a_full_disk_stops_every_writer_cleanly(disk: Path, tmp_path: Path, tiny_clip_dir: Path,
                                                 tiny_world: Path, capsys: pytest.CaptureFixture[str]) -> None:
     index, kb = disk / "index", disk / "kb"
-    small, large, extra = (write_images(tmp_path / name, n, seed) for name, n, seed in
+    small, large, extra = (write_noise_images(tmp_path / name, n, seed, f"{seed}-") for name, n, seed in
                            (("small", 6, 0), ("large", 40, 1), ("extra", 30, 2)))
     build = ["--model", str(tiny_clip_dir), "--device", "cpu", "--workers", "1", "--no-progress"]
     calibrate = ["kb", "calibrate", "--kb", str(kb), "--data", str(tiny_world), "--model", str(tiny_clip_dir),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import build_index, build_kb, open_engine, png_bytes
+from test_engine_support import open_engine, png_bytes
 
 from evdsearch.engine.api import DeadlineExceeded
 from evdsearch.engine.fusion import fuse_queries
@@ -16,18 +16,6 @@ from evdsearch.errors import IncompatibleArtifact, InvalidInput
 from evdsearch.search_api import SearchRequest
 
 QUERY = "two tomatoes next to a school bus"
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("engine")
-    return build_index(root, tiny_clip_dir), build_kb(root / "kb")
-
-
-@pytest.fixture(scope="module")
-def engine(parts: tuple[Path, Path]) -> SearchEngine:
-    with open_engine(*parts) as opened:
-        yield opened
 
 
 def test_fused_search_equals_explicit_score_averaging(engine: SearchEngine) -> None:

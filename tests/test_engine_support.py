@@ -6,7 +6,10 @@ Plain functions (no fixtures) so each test module decides its fixture scope; the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 KB_RECORDS = [
     {"entity": "tomato", "description": "a red round fruit", "source": "encyclopedia", "score": 0.9},
@@ -39,6 +42,18 @@ def write_images(folder: Path) -> Path:
     return path
 
 
+def write_noise_images(folder: Path, n: int, seed: int, prefix: str = "") -> Path:
+    """`n` seeded 20x20 noise PNGs, PREFIX000.png on: content differs per seed, so builds can be told apart."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{prefix}{i:03d}.png")
+    return folder
+
+
 def build_index(folder: Path, clip_dir: Path, factory: str = "Flat") -> Path:
     """An index of the twelve images, built by the real indexer with the tiny CLIP."""
     from evdsearch.indexer.build import IndexBuildConfig
@@ -66,6 +81,11 @@ def build_metadata_index(folder: Path, clip_dir: Path, factory: str = "Flat") ->
     return out
 
 
+def build_parts(root: Path, clip_dir: Path) -> tuple[Path, Path]:
+    """(index folder of twelve captioned PNGs, KB folder with tomato / school bus / panda / red panda)."""
+    return build_index(root, clip_dir), build_kb(root / "kb")
+
+
 def build_kb(folder: Path) -> Path:
     """A knowledge base holding KB_RECORDS."""
     from evdsearch.indexer.kb import KnowledgeBase
@@ -83,6 +103,19 @@ def open_engine(index_dir: Path, kb_dir: Path | None, rewriter: str = "template"
     config = EngineConfig(index_dir=str(index_dir), kb_dir=str(kb_dir) if kb_dir else None, rewriter=rewriter,
                           device="cpu", **overrides)
     return SearchEngine.open(config)
+
+
+@contextmanager
+def serving(engine: Any, **options: Any) -> Iterator[Any]:
+    """`engine` behind a started loopback gRPC server (`build_server` options), stopped without grace on exit."""
+    from evdsearch.engine.grpc_server.server import build_server
+
+    running = build_server(engine, port=0, **options)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop(0)
 
 
 def png_bytes(color: str = "red") -> bytes:

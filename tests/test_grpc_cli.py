@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_engine_support import build_index, build_kb, open_engine, png_bytes
+from test_engine_support import png_bytes, serving
 
-import evdsearch.cli as cli
 from evdsearch.engine.grpc_server.server import RunningServer, build_server
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
@@ -25,33 +24,9 @@ CLI = "import sys, evdsearch.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("cli")
-    return build_index(root, tiny_clip_dir), build_kb(root / "kb")
-
-
-@pytest.fixture(scope="module")
-def engine(parts: tuple[Path, Path]) -> SearchEngine:
-    with open_engine(*parts) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
 def server(engine: SearchEngine) -> RunningServer:
-    running = build_server(engine, port=0)
-    running.start()
-    yield running
-    running.stop(0)
-
-
-@pytest.fixture()
-def evd(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):  # noqa: ANN201
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    with serving(engine) as running:
+        yield running
 
 
 def _free_port() -> int:

@@ -13,7 +13,6 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch.client.channel import ClientSecurity, _interceptor_class, bearer_metadata, open_channel
 from evdsearch.engine.batcher import BatchConfig, MicroBatcher
@@ -45,13 +44,6 @@ class Target:
 
     def channel(self) -> grpc.Channel:
         return open_channel(self.address, ClientSecurity(tls_ca=self.tls_ca, token=self.token))
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> SearchEngine:
-    root = tmp_path_factory.mktemp("compat")
-    with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as opened:
-        yield opened
 
 
 @pytest.fixture(scope="module", params=["plaintext", "plaintext+batcher", "tls+token", "tls+token+batcher"])

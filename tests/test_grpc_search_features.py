@@ -11,9 +11,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_engine_support import COLORS, build_kb, build_metadata_index, open_engine
+from test_engine_support import COLORS, build_kb, build_metadata_index, open_engine, serving
 
-from evdsearch.engine.grpc_server.server import RunningServer, build_server
+from evdsearch.engine.grpc_server.server import RunningServer
 from evdsearch.proto import convert
 from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
@@ -25,11 +25,9 @@ QUERY = "two tomatoes next to a school bus"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> RunningServer:
     root = tmp_path_factory.mktemp("grpcfeatures")
-    with open_engine(build_metadata_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine:
-        running = build_server(engine, port=0, max_workers=4)
-        running.start()
+    with open_engine(build_metadata_index(root, tiny_clip_dir), build_kb(root / "kb")) as engine, \
+            serving(engine, max_workers=4) as running:
         yield running
-        running.stop(0)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from test_engine_support import build_index, build_kb, open_engine
 
 from evdsearch.client.channel import ClientSecurity, open_channel, read_token
 from evdsearch.engine.grpc_server.security import TlsFiles, TokenStore, check_authorization, tls_files
@@ -25,13 +24,6 @@ from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
 QUERY = "two tomatoes next to a school bus"
 TOKEN = "s3cret-token-0123456789"
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> SearchEngine:
-    root = tmp_path_factory.mktemp("secure")
-    with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as opened:
-        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from test_engine_support import build_index, build_kb, open_engine, png_bytes
+from test_engine_support import png_bytes
 
 from evdsearch.engine.grpc_server.server import SERVICE_NAME, RunningServer, build_server
 from evdsearch.engine.rewriters.template import TemplateRewriter
@@ -20,13 +20,6 @@ from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
 from evdsearch.proto.evdsearch.v1 import search_pb2_grpc
 
 QUERY = "two tomatoes next to a school bus"
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> SearchEngine:
-    root = tmp_path_factory.mktemp("grpc")
-    with open_engine(build_index(root, tiny_clip_dir), build_kb(root / "kb")) as opened:
-        yield opened
 
 
 def _serve(engine: object) -> RunningServer:

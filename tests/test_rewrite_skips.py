@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import build_index, build_kb, open_engine
+from test_engine_support import open_engine
 
 from evdsearch.engine.rewriters.template import TemplateRewriter
 from evdsearch.engine.rewriting import QueryRewriter
@@ -28,12 +28,6 @@ class CountingRewriter(TemplateRewriter):
     def rewrite_batch(self, items):  # noqa: ANN001, ANN201
         self.seen += [query for query, _ in items]
         return super().rewrite_batch(items)
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("skips")
-    return build_index(root, tiny_clip_dir), build_kb(root / "kb")
 
 
 @pytest.fixture()

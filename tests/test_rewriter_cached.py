@@ -28,30 +28,9 @@ MORE = [("a cat next to a tomato and a school bus on a table in the rain",
 @pytest.fixture(scope="module")
 def rewriter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny 2-layer T5 overfitted on EXAMPLES (long, copy-heavy generations), exported with both decoders."""
-    from evdsearch.training.export.rewriter_onnx import export_rewriter
-    from evdsearch.training.rewriter.data import tokenize_pairs
-    from evdsearch.training.rewriter.model import ScratchT5Config, scratch_model
+    from test_rewriter_support import train_exported_rewriter
 
-    prompts = [format_rewriter_input(q, e) for q, e, _ in EXAMPLES]
-    targets = [t for _, _, t in EXAMPLES]
-    cfg = ScratchT5Config(vocab_size=200, d_model=32, d_ff=64, d_kv=8, num_heads=2, num_layers=2,
-                          num_decoder_layers=2, dropout_rate=0.0)
-    model, tokenizer = scratch_model((prompts + targets) * 5, cfg, seed=0)
-    batch = tokenize_pairs(tokenizer, prompts, targets, 64, 64, "cpu")
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):
-        loss = model(**batch).loss
-        if loss.item() < 0.01:
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.generation_config.max_new_tokens = 24
-    out = tmp_path_factory.mktemp("rewriter")
-    model.eval().save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    export_rewriter(out)
-    return out
+    return train_exported_rewriter(tmp_path_factory.mktemp("rewriter"), EXAMPLES, layers=2)
 
 
 def _prompts() -> list[str]:

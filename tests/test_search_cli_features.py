@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import build_kb, build_metadata_index, open_engine
+from test_engine_support import build_kb, build_metadata_index, open_engine, serving
 
-import evdsearch.cli as cli
-from evdsearch.engine.grpc_server.server import RunningServer, build_server
+from evdsearch.engine.grpc_server.server import RunningServer
 from evdsearch.indexer.dedup import near_duplicates
 from evdsearch.indexer.store import IndexStore
 
@@ -23,21 +22,8 @@ def index(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tupl
 
 @pytest.fixture(scope="module")
 def server(index: tuple[Path, Path]) -> RunningServer:
-    with open_engine(*index) as engine:
-        running = build_server(engine, port=0)
-        running.start()
+    with open_engine(*index) as engine, serving(engine) as running:
         yield running
-        running.stop(0)
-
-
-@pytest.fixture()
-def evd(capsys: pytest.CaptureFixture):  # noqa: ANN201
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_search_options(server: RunningServer, evd) -> None:  # noqa: ANN001

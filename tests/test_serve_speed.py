@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from test_engine_support import build_index, build_kb, open_engine
+from test_engine_support import open_engine
 
 from evdsearch.engine.api import DeadlineExceeded
 from evdsearch.engine.batcher import BatchConfig, MicroBatcher
@@ -17,12 +17,6 @@ from evdsearch.errors import InvalidInput
 from evdsearch.search_api import SearchRequest
 
 QUERY = "two tomatoes next to a school bus"
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("speed")
-    return build_index(root, tiny_clip_dir), build_kb(root / "kb")
 
 
 class CountingClip:

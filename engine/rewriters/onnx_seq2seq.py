@@ -29,7 +29,7 @@ from evdsearch.artifacts import REWRITER_ONNX_META as META_FILE
 from evdsearch.artifacts import REWRITER_WEIGHTS as WEIGHTS
 from evdsearch.engine.rewriters.base import Evidence
 from evdsearch.engine.rewriters.onnx_cached import CachedDecoder, TokenIds
-from evdsearch.engine.rewriters.prompt import format_rewriter_input
+from evdsearch.engine.rewriters.prompt import rewrite_in_chunks
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, ModelUnavailable
 
 MAX_INPUT_TOKENS = 512  # as engine.rewriters.seq2seq
@@ -159,17 +159,11 @@ class OnnxSeq2SeqRewriter:
         return self.rewrite_batch([(query, evidence)])[0]
 
     def rewrite_batch(self, items: Sequence[tuple[str, Evidence]]) -> list[str]:
-        if not items:
-            return []
-        prompts = [format_rewriter_input(query, evidence) for query, evidence in items]
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths share a chunk
-        texts: dict[int, str] = {}
-        with self._lock:
-            for start in range(0, len(order), CHUNK):
-                chunk = order[start : start + CHUNK]
-                tokens = self.generate_ids([prompts[i] for i in chunk])
-                texts.update(zip(chunk, self.tokenizer.batch_decode(tokens, skip_special_tokens=True), strict=True))
-        return [" ".join(texts[i].split()) or query for i, (query, _) in enumerate(items)]
+        with self._lock:  # an empty batch calls no model
+            return rewrite_in_chunks(items, self._generate_texts, CHUNK, by_length=True)
+
+    def _generate_texts(self, prompts: list[str]) -> list[str]:
+        return self.tokenizer.batch_decode(self.generate_ids(prompts), skip_special_tokens=True)
 
     def generate_ids(self, prompts: list[str], max_new_tokens: int | None = None,
                      cached: bool | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evdsearch.engine.rewriters.base import Evidence
-from evdsearch.engine.rewriters.prompt import format_rewriter_input
+from evdsearch.engine.rewriters.prompt import rewrite_in_chunks
 from evdsearch.errors import IncompatibleArtifact
 
 DEFAULT_MAX_NEW_TOKENS = 64  # when the folder's generation_config.json does not say
@@ -52,15 +52,8 @@ class Seq2SeqRewriter:
         return self.rewrite_batch([(query, evidence)])[0]
 
     def rewrite_batch(self, items: Sequence[tuple[str, Evidence]]) -> list[str]:
-        if not items:
-            return []
-        prompts = [format_rewriter_input(query, evidence) for query, evidence in items]
-        outputs: list[str] = []
-        with self._lock:
-            for start in range(0, len(prompts), CHUNK):
-                outputs += self._generate(prompts[start : start + CHUNK])
-        # An empty generation would leave nothing to encode; fall back to the original query.
-        return [text or query for text, (query, _) in zip(outputs, items, strict=True)]
+        with self._lock:  # an empty batch calls no model
+            return rewrite_in_chunks(items, self._generate, CHUNK)
 
     def _generate(self, prompts: list[str]) -> list[str]:
         import torch

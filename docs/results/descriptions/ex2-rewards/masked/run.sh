@@ -1,11 +1,4 @@
 #!/bin/bash
 # EX2 with the contrastive reward and concept names masked, all 95 concepts of the development world s0
-# (scripts/seed_world.sh 0; clip-reward: a frozen copy of its 200-step CLIP). Worlds under $SEEDS, default runs/seeds.
-set -euo pipefail
-REPO=$(cd "$(dirname "$0")/../../../../.." && pwd)
-E=${EVDSEARCH:-$REPO/.venv/bin/evdsearch}
-S=${SEEDS:-$REPO/runs/seeds}
-export OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1
-exec "$E" train ex2 --data "$S/s0/world" --model "$S/s0/desc/clip-reward" \
-  --out "$S/s0/desc/ex2-m" --train-concepts 0 --reward contrastive --mask-names --beta 0.1 --lr 1e-3 --max-new-tokens 16 \
-  --num-generations 8 --prompts-per-step 2 --steps 128 --per-concept 25 --best-of 2 --batch-size 64 --threads 2
+# (../ex2.sh holds the shared settings and the paths). Worlds under $SEEDS, default runs/seeds.
+exec "$(dirname "$0")/../ex2.sh" ex2-m --mask-names --beta 0.1 --lr 1e-3 --steps 128
