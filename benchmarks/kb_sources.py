@@ -9,6 +9,7 @@ unseen-entity gain each one recovers.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,11 @@ def load_sources(specs: list[str]) -> list[SourceReport]:
         known = next((s for s in sources if s.name == name), None)
         if known is None:
             sources.append(SourceReport(name, report))
-        elif [w["name"] for w in report["worlds"]] != [w["name"] for w in known.report["worlds"]]:
+        elif _world_keys(report) != _world_keys(known.report):
             raise InvalidInput(f"--source {name}: its reports were measured on different worlds")
         else:
             known.report["table"] = {**known.report["table"], **report["table"]}
-    worlds = {tuple(w["name"] for w in s.report["worlds"]) for s in sources}
+    worlds = {_world_keys(s.report) for s in sources}
     if len(worlds) != 1:
         raise InvalidInput(f"the sources were measured on different worlds: {sorted(worlds)}")
     return sources
@@ -118,3 +119,9 @@ def figure(result: dict[str, Any]) -> Any:
     ax.set_title(f"Knowledge bases on worlds {', '.join(result['worlds'])}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
+
+
+def _world_keys(report: dict) -> tuple[str, ...]:
+    """What identifies a report's worlds: each world's data folder with links resolved (sources built in their
+    own roots over one shared world compare equal), else its name."""
+    return tuple(os.path.realpath(w["data"]) if w.get("data") else w["name"] for w in report["worlds"])

@@ -74,13 +74,13 @@ def worlds_from_args(args: argparse.Namespace) -> list[Any]:
     if len(set(labels)) != len(labels):
         raise InvalidInput(f"rewriter labels must differ (got {', '.join(labels)}): name them LABEL=SPEC")
     worlds = []
-    for text in args.world.split(","):
-        root = Path(text.strip())
+    roots = [Path(text.strip()) for text in args.world.split(",")]
+    for root, name in zip(roots, _world_names(roots), strict=True):
         if not root.is_dir():
             raise NotFound(f"--world {root}: no such folder")
         data = root if any(root.glob("dataset_*.json")) else root / args.data
-        index = _inside(root, args.index) if args.index else str(Path(args.out) / "index" / root.name)
-        spec = WorldSpec(name=root.name, data=str(data), clip=_inside(root, args.clip),
+        index = _inside(root, args.index) if args.index else str(Path(args.out) / "index" / name.replace("/", "-"))
+        spec = WorldSpec(name=name, data=str(data), clip=_inside(root, args.clip),
                          kbs={label: _inside(root, path) for label, path in kbs},
                          rewriters={label: _inside(root, spec) for label, spec in rewriters + alone}, index=index,
                          alone=tuple(label for label, _ in alone))
@@ -111,3 +111,12 @@ def run(args: argparse.Namespace) -> int:
     for name in ("quality.md", "quality.json", "quality.png"):
         print(f"{name.split('.')[1]}: {out / name}")
     return 0
+
+
+def _world_names(roots: list[Path]) -> list[str]:
+    """Each root's folder name, with its parent's where names repeat (s7311/kb-llm, s7312/kb-llm): a world's
+    name also names its index folder, so two worlds must never share one."""
+    names = [root.name for root in roots]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{root.resolve().parent.name}/{root.name}" for root in roots]

@@ -57,3 +57,29 @@ def test_mismatched_worlds_and_missing_rows_are_refused(tmp_path: Path, capsys) 
     assert main(["bench", "kb-sources", "--source", f"a={a}", "--out", str(tmp_path)]) == 2
     assert "has no row 'fused adaptive[train+val] + PRO'" in capsys.readouterr().err
     assert main(["bench", "kb-sources", "--source", f"a={tmp_path / 'none'}", "--out", str(tmp_path)]) == 2
+
+
+def test_sources_in_their_own_roots_over_one_world_compare_equal(tmp_path: Path) -> None:
+    """kb_sources_world.sh gives each source a root (kb-llm, kb-encyclopedia) linking one shared world: the reports'
+    world names differ, their data folders resolve to the same place."""
+    t = "fused adaptive[train+val] + template"
+    (tmp_path / "s1" / "world").mkdir(parents=True)
+    reports = {}
+    for name in ("kb-llm", "kb-encyclopedia"):
+        root = tmp_path / "s1" / name
+        root.mkdir()
+        (root / "world").symlink_to("../world")
+        reports[name] = _report(tmp_path / f"q-{name}", {t: 0.3}, worlds=(name,))
+        data = json.loads((reports[name] / "quality.json").read_text())
+        data["worlds"][0]["data"] = str(root / "world")
+        (reports[name] / "quality.json").write_text(json.dumps(data))
+    assert main(["bench", "kb-sources", "--source", f"llm={reports['kb-llm']}", "--source",
+                 f"encyclopedia={reports['kb-encyclopedia']}", "--row", t, "--out", str(tmp_path / "out")]) == 0
+
+
+def test_quality_world_names_stay_apart_when_root_names_repeat(tmp_path: Path) -> None:
+    from evdsearch.benchmarks.quality_cli import _world_names
+
+    roots = [tmp_path / "s1" / "kb-llm", tmp_path / "s2" / "kb-llm"]
+    assert _world_names(roots) == ["s1/kb-llm", "s2/kb-llm"]  # each names its own index folder
+    assert _world_names([tmp_path / "s1", tmp_path / "s2"]) == ["s1", "s2"]
