@@ -65,12 +65,18 @@ def compare(sources: list[SourceReport], rows: list[str], reference: str) -> dic
         if any(abs(_cell(other, k)["mean"] - _cell(original, k)["mean"]) > 1e-9 for k in KINDS):
             raise InvalidInput(f"{source.name}'s original row differs from {sources[0].name}'s: not the same worlds "
                                "and CLIPs")
+    for row in rows:  # a source may lack a row (not every KB got a trained rewriter); every source may not
+        if all(row not in source.report["table"] for source in sources):
+            raise InvalidInput(f"no source has the row {row!r} (the first's rows: "
+                               f"{', '.join(sources[0].report['table'])})")
     table: dict[str, Any] = {"original (no KB)": {k: _cell(original, k) for k in KINDS}}
+    missing = []
     for source in sources:
         for row in rows:
             entry = source.report["table"].get(row)
             if entry is None:
-                raise InvalidInput(f"{source.name} has no row {row!r} (its rows: {', '.join(source.report['table'])})")
+                missing.append(f"{source.name}: {row}")
+                continue
             table[f"{source.name}: {row}"] = {k: _cell(entry, k) for k in KINDS}
     base_unseen = _cell(original, "unseen_entity")["mean"]
     for row in rows:
@@ -78,10 +84,13 @@ def compare(sources: list[SourceReport], rows: list[str], reference: str) -> dic
         gain = ref["unseen_entity"]["mean"] - base_unseen if ref else None
         for source in sources:
             label = f"{source.name}: {row}"
+            if label not in table:
+                continue
             share = (table[label]["unseen_entity"]["mean"] - base_unseen) / gain if gain else None
             table[label]["share_of_reference_unseen_gain"] = share
-    return {"benchmark": "kb-sources", "worlds": [w["name"] for w in sources[0].report["worlds"]],
-            "sources": [s.name for s in sources], "rows": rows, "reference": reference, "table": table}
+    return {"benchmark": "kb-sources", "worlds": [_world_label(w) for w in sources[0].report["worlds"]],
+            "sources": [s.name for s in sources], "rows": rows, "reference": reference, "table": table,
+            "not_measured": missing}
 
 
 def markdown_table(result: dict[str, Any]) -> Table:
@@ -99,7 +108,8 @@ def markdown_table(result: dict[str, Any]) -> Table:
         body.append([label, *text, "-" if share is None else f"{share * 100:.0f} %"])
     note = (f"Mean over worlds {', '.join(result['worlds'])} (test split) [bootstrap 95 % interval]; (+x.x): R@1 "
             "change vs original in points, * McNemar p < 0.05. Each knowledge base has its own calibration and "
-            "its own DEQR / SFT / PRO rewriter; nothing else differs.")
+            "its own DEQR / SFT / PRO rewriter; nothing else differs."
+            + (f" Not measured: {'; '.join(result['not_measured'])}." if result.get("not_measured") else ""))
     return Table("Knowledge bases side by side (R@1)", header, body, note)
 
 
@@ -125,3 +135,8 @@ def _world_keys(report: dict) -> tuple[str, ...]:
     """What identifies a report's worlds: each world's data folder with links resolved (sources built in their
     own roots over one shared world compare equal), else its name."""
     return tuple(os.path.realpath(w["data"]) if w.get("data") else w["name"] for w in report["worlds"])
+
+
+def _world_label(world: dict) -> str:
+    """The shared world's folder (s7311 for s7311/kb-llm/world -> s7311/world), else the report's name."""
+    return Path(os.path.realpath(world["data"])).parent.name if world.get("data") else world["name"]

@@ -55,7 +55,14 @@ def test_mismatched_worlds_and_missing_rows_are_refused(tmp_path: Path, capsys) 
     assert main(["bench", "kb-sources", "--source", f"a={a}", "--source", f"b={b}", "--out", str(tmp_path)]) == 2
     assert "different worlds" in capsys.readouterr().err
     assert main(["bench", "kb-sources", "--source", f"a={a}", "--out", str(tmp_path)]) == 2
-    assert "has no row 'fused adaptive[train+val] + PRO'" in capsys.readouterr().err
+    assert "no source has the row 'fused adaptive[train+val] + PRO'" in capsys.readouterr().err
+    full = _report(tmp_path / "full", {"fused adaptive[train+val] + template": 0.35,
+                                       "fused adaptive[train+val] + PRO": 0.45})
+    assert main(["bench", "kb-sources", "--source", f"a={a}", "--source", f"ref={full}", "--out",
+                 str(tmp_path / "out")]) == 0  # a source without a PRO row: shown as not measured
+    result = json.loads((tmp_path / "out" / "kb_sources.json").read_text())
+    assert result["not_measured"] == ["a: fused adaptive[train+val] + PRO"]
+    assert "Not measured: a: fused adaptive[train+val] + PRO" in (tmp_path / "out" / "kb_sources.md").read_text()
     assert main(["bench", "kb-sources", "--source", f"a={tmp_path / 'none'}", "--out", str(tmp_path)]) == 2
 
 
