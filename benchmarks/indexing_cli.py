@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = IndexingBenchConfig(images=Path(args.images), model=args.model, pretrained=args.pretrained,
                               batch_size=args.batch_size, workers=args.workers, device=args.device,
                               peer_venv=Path(args.peer_venv) if args.peer_venv else None,
-                              work_dir=Path(args.out) / "work", peer_timeout_s=args.peer_timeout)
+                              work_dir=Path(args.out) / "scratch", peer_timeout_s=args.peer_timeout)
     result = run_indexing_bench(cfg)
     md = "\n".join(t.markdown() for t in tables(result))
     print_report(tables(result), write_bundle(args.out, args.stem, result, md, plot(result)))

@@ -22,7 +22,7 @@ def test_bench_indexing_ours_and_peer_reason(tmp_path: Path, tiny_clip_dir: Path
     result = json.loads((tmp_path / "out" / "indexing.json").read_text())
     ours, peer = result["runs"]
     assert ours["status"] == "ok" and ours["images"] == 12 and ours["images_per_s"] > 0
-    assert (tmp_path / "out" / "work" / "evdsearch-index" / "manifest.json").is_file()
+    assert (tmp_path / "out" / "scratch" / "evdsearch-index" / "manifest.json").is_file()
     assert peer["status"] == "not run" and "architecture name" in peer["error"]
     md = (tmp_path / "out" / "indexing.md").read_text()
     assert "| evdsearch index | ok | 12 |" in md and "not run" in md
