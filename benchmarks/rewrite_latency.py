@@ -33,7 +33,7 @@ class LatencyConfig:
 ONNX_VARIANTS = {  # label -> OnnxSeq2SeqRewriter options
     "onnxruntime": {"cached": False},  # the decoder over the whole prefix each step (format 1)
     "onnxruntime-cached": {"cached": True, "draft_tokens": 0},  # key/value cache, one token per call
-    "onnxruntime-cached-draft": {"cached": True},  # + prompt-lookup drafts for one-row calls
+    "onnxruntime-cached-draft": {"cached": True},  # + prompt-lookup drafts (one-row calls, the last row of a batch)
 }
 REFERENCE = "onnxruntime"  # what the other runtimes' rewrites are compared with
 

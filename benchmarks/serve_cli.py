@@ -24,6 +24,9 @@ def register(tree: Any) -> None:
     p.add_argument("--explain-modes", metavar="MODES",
                    help="ask for explanations (stage timings) only in these modes (default: every mode); an "
                         "explanation makes original mode compute q', which it otherwise skips")
+    p.add_argument("--explain-every", type=int, default=1, metavar="N",
+                   help="ask for an explanation in every N-th request only (default 1: every request); clients "
+                        "seldom ask, and an explained query is always rewritten, even with a fusion weight of 0")
     p.add_argument("--workloads", default="cycle", metavar="W[,W]",
                    help="query streams, cells interleaved: cycle (the queries in turn; default), cold (every text "
                         "unique: no cache hits), warm (a Zipf-distributed log of the queries)")
@@ -91,7 +94,8 @@ def _grpc_target(args: argparse.Namespace, modes: list[str], address: str | None
 
     def make_grpc(mode: str) -> Any:
         return serve_load.grpc_caller(address, mode, k=args.k, explain=not args.no_explain and mode in explained,
-                                      timeout_s=args.timeout, channels=args.channels, security=security)
+                                      timeout_s=args.timeout, channels=args.channels, security=security,
+                                      explain_every=args.explain_every)
 
     return serve_load.Target(label or args.label, make_grpc, modes), grpc_info(address, args.timeout, security)
 
@@ -179,7 +183,7 @@ def run_benchmark(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
               "k": args.k, "explain": not args.no_explain, "unique_queries": args.unique_queries,
               "queries": len(queries), "channels": args.channels, "workloads": [w.name for w in workloads],
               "zipf_exponent": args.zipf_exponent, "also": dict((label, a) for label, a in also),
-              "explain_modes": args.explain_modes, "machine": args.machine}
+              "explain_modes": args.explain_modes, "explain_every": args.explain_every, "machine": args.machine}
     if args.protocol == "grpc":
         from evdsearch.client.channel import security_from_args
 

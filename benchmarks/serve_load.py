@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import socket
 import threading
 import time
@@ -155,8 +156,10 @@ def summarize(samples: Sequence[Sample], seconds: float) -> dict[str, Any]:
 
 
 def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, timeout_s: float = 10.0,
-                channels: int = 1, security: Any = None) -> tuple[Call, Callable[[], None]]:
-    """(call, close): Search RPCs on `channels` shared loopback channels; explain timings become stages."""
+                channels: int = 1, security: Any = None, explain_every: int = 1) -> tuple[Call, Callable[[], None]]:
+    """(call, close): Search RPCs on `channels` shared loopback channels; explain timings become stages.
+    `explain_every`: only every n-th request asks for an explanation (clients seldom do, and an explained
+    query is always rewritten, even where its fusion weight is 0)."""
     import itertools
 
     import grpc
@@ -174,12 +177,13 @@ def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, time
     turn = itertools.count()
 
     def call(text: str) -> CallResult:
-        stub = stubs[next(turn) % len(stubs)]
+        n = next(turn)
+        stub, explained = stubs[n % len(stubs)], explain and n % max(1, explain_every) == 0
         try:
-            resp = stub.Search(pb.SearchRequest(text=text, k=k, mode=modes[mode], explain=explain), timeout=timeout_s)
+            resp = stub.Search(pb.SearchRequest(text=text, k=k, mode=modes[mode], explain=explained), timeout=timeout_s)
         except grpc.RpcError as err:
             return CallResult(False, err.code().name if err.code() else type(err).__name__)
-        return CallResult(True, stages_ms=dict(resp.explanation.timings_ms) if explain else {})
+        return CallResult(True, stages_ms=dict(resp.explanation.timings_ms) if explained else {})
 
     def close() -> None:
         for ch in opened:
@@ -220,6 +224,7 @@ def run_serve_benchmark(targets: Sequence[Target], concurrency: Sequence[int], d
     server alike; rows come back sorted by target, workload, mode, concurrency and round. Without `workloads`,
     one stream of `queries` (unique texts when `unique`)."""
     workloads = list(workloads or [Workload("cold" if unique else "cycle", list(queries), unique)])
+    numbers = itertools.count()  # one count for the whole run: no cell repeats an earlier cell's unique texts
     rows = []
     for round_no in range(1, rounds + 1):
         for level in concurrency:
@@ -228,7 +233,7 @@ def run_serve_benchmark(targets: Sequence[Target], concurrency: Sequence[int], d
                     for mode in target.modes:
                         call, close = target.make_call(mode)
                         try:
-                            samples, seconds = run_closed_loop(unique_texts(call) if workload.unique else call,
+                            samples, seconds = run_closed_loop(unique_texts(call, numbers) if workload.unique else call,
                                                                workload.queries, level, duration_s, warmup_s)
                         finally:
                             close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +38,12 @@ def read_queries(path: str | None) -> list[str]:
     return queries
 
 
-def unique_texts(call: Callable[[str], Any]) -> Callable[[str], Any]:
-    """Append a running number to each query, so server-side rewrite caches never hit."""
+def unique_texts(call: Callable[[str], Any], counter: Iterator[int] | None = None) -> Callable[[str], Any]:
+    """Append a running number to each query, so server-side rewrite caches never hit. Pass one `counter` to
+    every cell of a run: a fresh count per cell would send the next cell the previous one's texts again."""
     import itertools
 
-    counter = itertools.count()
+    counter = counter if counter is not None else itertools.count()
     return lambda text: call(f"{text} {next(counter)}")
 
 

@@ -231,7 +231,7 @@ def register(tree) -> None:
                              "still serves, ensembled with the template, and says so), else the template; none, "
                              "template, or a trained rewriter folder")
     parser.add_argument("--train-rewriter", action="store_true",
-                        help="train the PRO rewriter here (DEQR, SFT, PRO on the imported KB; about an hour on "
+                        help="train the PRO rewriter here (DEQR, SFT, PRO on the imported KB; about 25 min on "
                              "2 cores) and serve it")
     parser.add_argument("--kb-source", default="llm", metavar="llm|encyclopedia|JSONL",
                         help="llm (default): the shipped LLM-written descriptions of the world's entities; "

@@ -44,7 +44,7 @@ def shipped_rewriter(clip: Path, kb_source: Path, say: Callable[[str], None] = p
     pinned = pin_fingerprint(SHIPPED) if (SHIPPED / REWRITER_META).is_file() else None
     if pinned is None:
         say("[quickstart] no trained rewriter ships with this copy: serving the template rewriter "
-            "(`evdsearch quickstart --train-rewriter` trains one, about an hour on 2 cores)")
+            "(`evdsearch quickstart --train-rewriter` trains one, about 25 min on 2 cores)")
         return None
     fingerprint = file_sha256(clip / CKPT_WEIGHTS)
     if pinned != fingerprint:
@@ -56,6 +56,9 @@ def shipped_rewriter(clip: Path, kb_source: Path, say: Callable[[str], None] = p
         say(f"[quickstart] note: the shipped rewriter was trained on another knowledge base "
             f"({record.get('kb_source')}); it still serves, ensembled with the template rewriter and with fusion "
             f"weights calibrated on this one (`--train-rewriter`, or {record.get('remake')}, trains one for it)")
+    else:
+        say(f"[quickstart] the PRO rewriter shipped with evdsearch was trained for this CLIP and knowledge base "
+            f"({record.get('kb_source')}): serving it, ensembled with the template rewriter")
     return SHIPPED
 
 

@@ -6,7 +6,8 @@
 # clip_pin.json names it. OUT (default evdsearch/shipped/quickstart-rewriter, the package data the quickstart
 # loads) receives the torch weights + tokenizer (~6 MB), pinned to the quickstart CLIP.
 # WORKDIR (default runs/quickstart-rewriter) holds the world, the CLIP (seed 0, `train clip` defaults: the same
-# fingerprint as every quickstart's) and the training stages; a rerun resumes. About 1.5 h on a quiet 2-core box.
+# fingerprint as every quickstart's) and the training stages; a rerun resumes. About 25 min on a quiet 2-core
+# box, 8 more for the CLIP when WORKDIR is new (copying a built runs/quickstart there skips those stages).
 set -euo pipefail
 KB=${1:-llm}
 OUT=${2:-evdsearch/shipped/quickstart-rewriter}

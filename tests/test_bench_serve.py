@@ -39,6 +39,18 @@ def test_bench_serve_end_to_end(server_address: str, tmp_path: Path, capsys: pyt
     assert (tmp_path / "serve.png").stat().st_size > 1000
 
 
+def test_explain_every_asks_only_every_nth_request(server_address: str) -> None:
+    from evdsearch.benchmarks.serve_load import grpc_caller
+
+    call, close = grpc_caller(server_address, "fused", explain_every=3)
+    try:
+        results = [call(f"a red circle {i}") for i in range(6)]
+    finally:
+        close()
+    assert all(r.ok for r in results)
+    assert [bool(r.stages_ms) for r in results] == [True, False, False, True, False, False]
+
+
 def test_bench_serve_refuses_remote_and_missing_servers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "serve", "--server", "192.0.2.1:50051", "--duration", "1"]) == 2
     assert "not a loopback address" in capsys.readouterr().err
@@ -147,6 +159,26 @@ def test_workloads_cold_is_unique_and_warm_is_a_zipf_log() -> None:
     assert (cycle.unique, cold.unique, warm.unique) == (False, True, False) and cold.queries == queries
     with pytest.raises(InvalidInput, match="--workloads"):
         make_workloads(["hot"], queries)
+
+
+def test_cold_cells_of_one_run_never_repeat_a_text() -> None:
+    """Every cell of a run draws from one count: a fresh count per cell sent round 2 round 1's texts again,
+    so the server's caches answered what was measured as cold."""
+    from evdsearch.benchmarks.serve_load import CallResult, Target, run_serve_benchmark
+    from evdsearch.benchmarks.workloads import Workload
+
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def call(text: str) -> CallResult:
+        with lock:
+            seen.append(text)
+        return CallResult(True)
+
+    target = Target("t", lambda mode: (call, lambda: None), ["fused"])
+    run_serve_benchmark([target], [1, 2], 0.05, ["a", "b"], warmup_s=0.01, rounds=2,
+                        workloads=[Workload("cold", ["a", "b"], unique=True)], log=lambda _line: None)
+    assert len(seen) > 8 and len(set(seen)) == len(seen)
 
 
 def test_bench_serve_two_servers_and_workloads(server_address: str, fake_clip_back: str, tmp_path: Path) -> None:

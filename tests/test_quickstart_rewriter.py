@@ -49,12 +49,21 @@ def test_shipped_rewriter_only_on_its_clip(tmp_path: Path, monkeypatch: pytest.M
     assert qr.shipped_rewriter(clip, kb, lines.append) is None and "trained for CLIP ffffffffffff" in lines[-1]
     shipped = _pinned(tmp_path / "ours", file_sha256(clip / CKPT_WEIGHTS), file_sha256(kb))
     monkeypatch.setattr(qr, "SHIPPED", shipped)
-    count = len(lines)
-    assert qr.shipped_rewriter(clip, kb, lines.append) == shipped and len(lines) == count
+    assert qr.shipped_rewriter(clip, kb, lines.append) == shipped and "serving it, ensembled" in lines[-1]
     kb.write_text('{"entity": "tomato", "description": "a red round fruit"}\n')
     assert qr.shipped_rewriter(clip, kb, lines.append) == shipped and "another knowledge base" in lines[-1]
     installed = qr.install_shipped(tmp_path / "work")
     assert (installed / REWRITER_CLIP_PIN).read_bytes() == (shipped / REWRITER_CLIP_PIN).read_bytes()
+
+
+def test_the_shipped_rewriter_is_pinned_to_the_shipped_descriptions() -> None:
+    """What ships is whole: weights and tokenizer, a pin naming a CLIP, and the KB file the quickstart imports."""
+    from evdsearch import quickstart as qs
+
+    record = json.loads((qr.SHIPPED / REWRITER_CLIP_PIN).read_text(encoding="utf-8"))
+    assert len(record["clip_fingerprint"]) == 64 and record["kb_source"] == qs.shipped_descriptions().name
+    assert record["kb_source_sha256"] == file_sha256(qs.shipped_descriptions())
+    assert all((qr.SHIPPED / name).is_file() for name in (REWRITER_META, "model.safetensors", "tokenizer.json"))
 
 
 def test_kb_source_is_llm_encyclopedia_or_a_file(tmp_path: Path) -> None:

@@ -86,13 +86,26 @@ def test_rewrite_batch_order_and_rows_leaving_the_batch(rewriter_dir: Path) -> N
 
 
 def test_draft_from_prompt() -> None:
-    from evdsearch.engine.rewriters.onnx_cached import draft_from_prompt
+    from evdsearch.engine.rewriters.onnx_cached import DraftSource, draft_from_prompt
 
     prompt = np.array([9, 4, 5, 6, 7, 4, 8, 1])
-    assert draft_from_prompt(prompt, [3, 4], 2) == [8, 1]  # the latest 4
-    assert draft_from_prompt(prompt, [9, 4], 3) == [5, 6, 7]  # two-token match first
+    assert draft_from_prompt(prompt, [3, 4], 2) == [5, 6]  # equally long matches: the earliest (the query)
+    assert draft_from_prompt(prompt, [7, 4], 3) == [8, 1]  # the longest match wins
     assert draft_from_prompt(prompt, [2], 3) == []
-    assert draft_from_prompt(prompt, [], 3) == []
+    assert draft_from_prompt(prompt, [], 3, DraftSource(start=1)) == [4, 5, 6]  # nothing yet: the query
+    assert draft_from_prompt(prompt, [9, 4], 5, DraftSource(stops=frozenset({7}))) == [5, 6]  # not past a stop
+    assert draft_from_prompt(prompt, [2, 3, 2, 3], 4) == [2, 3]  # a loop in the rewrite copies itself
+    assert draft_from_prompt(prompt, [9, 4], 0) == []
+
+
+def test_batch_rows_finish_speculatively_with_the_same_tokens(rewriter_dir: Path) -> None:
+    from evdsearch.engine.rewriters.onnx_seq2seq import OnnxSeq2SeqRewriter
+
+    runner = OnnxSeq2SeqRewriter(rewriter_dir, device="cpu")
+    plain = OnnxSeq2SeqRewriter(rewriter_dir, device="cpu", draft_tokens=0)
+    prompts = _prompts()[:3]  # the second rewrite is the longest: it ends alone
+    assert np.array_equal(runner.generate_ids(prompts), plain.generate_ids(prompts))
+    assert runner.decoder_cache.stats.drafted > 0  # the last row left decoded with drafts
 
 
 def test_format_1_export_runs_uncached(rewriter_dir: Path, tmp_path: Path) -> None:

@@ -28,16 +28,17 @@ from evdsearch.artifacts import REWRITER_ONNX_FORMAT_VERSIONS as FORMAT_VERSIONS
 from evdsearch.artifacts import REWRITER_ONNX_META as META_FILE
 from evdsearch.artifacts import REWRITER_WEIGHTS as WEIGHTS
 from evdsearch.engine.rewriters.base import Evidence
-from evdsearch.engine.rewriters.onnx_cached import CachedDecoder, TokenIds
-from evdsearch.engine.rewriters.prompt import rewrite_in_chunks
+from evdsearch.engine.rewriters.onnx_cached import CachedDecoder, DraftSource, TokenIds
+from evdsearch.engine.rewriters.prompt import PREFIX, SEPARATORS, rewrite_in_chunks
 from evdsearch.errors import IncompatibleArtifact, InvalidInput, ModelUnavailable
 
 MAX_INPUT_TOKENS = 512  # as engine.rewriters.seq2seq
 CHUNK = 64  # prompts per generate call (the batcher's largest batch): one call over thousands pads them all
 # to the longest; prompts are sorted by length first, so a chunk holds prompts of similar length
 DRAFT_TOKENS = 8  # prompt tokens a one-row rewrite proposes per decoder call (speculative decoding)
-# intra-op threads of the cached decoder's sessions (at most the thread budget): its matrices are d_model-sized
-# (128 here), too small to split, and a decode alternates tiny graph runs with numpy; measured on the 2-core box
+# intra-op threads of the cached decoder's step graph (the encoder graph gets the thread budget: a batch of
+# prompts is one large matrix product, 1.5x faster on 2 threads): its matrices are d_model-sized (128 here),
+# too small to split, and a decode alternates tiny graph runs with numpy; measured on the 2-core box
 # (docs/rewriter.md): 1 thread without spinning was fastest for one row and level for 16
 DECODE_THREADS = 1
 _log = logging.getLogger(__name__)
@@ -104,6 +105,14 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
+def prompt_drafts(tokenizer: Any) -> DraftSource:
+    """Where a prompt's query starts (after the task prefix) and the tokens that end in a separator of the
+    prompt format, for the speculative drafts."""
+    start = len(tokenizer(PREFIX, add_special_tokens=False)["input_ids"])
+    stops = frozenset(i for token, i in tokenizer.get_vocab().items() if token.endswith(SEPARATORS))
+    return DraftSource(start, stops)
+
+
 class OnnxSeq2SeqRewriter:
     """Greedy generation with onnxruntime; same tokens as transformers' greedy `generate`.
 
@@ -132,7 +141,7 @@ class OnnxSeq2SeqRewriter:
         self.ids = TokenIds(*(int(self.meta[k]) for k in ("decoder_start_token_id", "eos_token_id", "pad_token_id")))
         self.draft_tokens = draft_tokens
         self.decoder_cache = CachedDecoder(self._session(CROSS_KV_FILE), self._session(DECODER_PAST_FILE), self.ids,
-                                           draft_tokens) if self.cached else None
+                                           draft_tokens, prompt_drafts(self.tokenizer)) if self.cached else None
         self.providers = self._session(CROSS_KV_FILE if self.cached else ENCODER_FILE).get_providers()
         self.max_new_tokens = int(self.meta["max_new_tokens"])
         self._lock = threading.Lock()  # fast tokenizers are not thread-safe; one decode uses the whole budget
@@ -140,7 +149,7 @@ class OnnxSeq2SeqRewriter:
     def _session(self, name: str) -> Any:
         if name not in self._sessions:
             device, threads = self._session_args
-            if name in (CROSS_KV_FILE, DECODER_PAST_FILE):  # many tiny runs: see DECODE_THREADS
+            if name == DECODER_PAST_FILE:  # many tiny runs: see DECODE_THREADS
                 threads = threads or DECODE_THREADS
             self._sessions[name] = make_session(self.folder / ONNX_DIR / name, device, threads, spinning=False)
         return self._sessions[name]

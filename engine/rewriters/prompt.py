@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from evdsearch.engine.rewriters.base import Evidence, description_text
 
 PREFIX = "rewrite:"  # task prefix, T5 style
+SEPARATORS = ("|", ":", ";")  # what the format puts between its parts (rewrites do not copy them)
 
 
 def format_rewriter_input(query: str, evidence: Evidence) -> str:
