@@ -160,8 +160,6 @@ def grpc_caller(address: str, mode: str, k: int = 10, explain: bool = True, time
     """(call, close): Search RPCs on `channels` shared loopback channels; explain timings become stages.
     `explain_every`: only every n-th request asks for an explanation (clients seldom do, and an explained
     query is always rewritten, even where its fusion weight is 0)."""
-    import itertools
-
     import grpc
 
     from evdsearch.proto.evdsearch.v1 import search_pb2 as pb
