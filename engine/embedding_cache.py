@@ -12,7 +12,7 @@ import numpy as np
 
 @dataclass
 class CacheStats:
-    """What the cache has done since the engine opened."""
+    """What the cache has done since it was made (a hot reload that keeps the CLIP keeps the cache)."""
 
     hits: int  # texts answered from the cache
     misses: int  # texts that went to the encoder
@@ -66,6 +66,10 @@ class CachedTextEncoder:
                 while len(self._entries) > self.capacity:
                     self._entries.popitem(last=False)
         return np.stack([found[text] for text in texts]).astype(np.float32, copy=False)
+
+    def wraps(self, clip: Any) -> bool:
+        """Whether this cache stands in front of `clip` (the same loaded model object)."""
+        return self._clip is clip
 
     def contains(self, text: str) -> bool:
         """Whether `text` would be answered from the cache now (not counted as a hit)."""

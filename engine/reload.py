@@ -124,7 +124,8 @@ class Reloader:
                 # LMDB allows one open env per path and process: an unchanged KB version is shared, not reopened.
                 reuse = old.kb if old.kb is not None and config.kb_dir and \
                     current_version(config.kb_dir) == old.kb.path else None
-                engine = self._open(config, kb=reuse, clip=old.clip)  # the model is kept when the index fits it
+                # the model is kept when the index fits it, and with it the warm query-embedding cache
+                engine = self._open(config, kb=reuse, clip=old.clip, text_cache=old.encoder)
             except Exception as err:  # noqa: BLE001 - whatever broke, the old engine keeps serving
                 raise ReloadFailed(f"reload failed, still serving generation {serving.number}: {err}") from err
             gen = self.holder.swap(engine)

@@ -63,7 +63,7 @@ class SearchEngine:
     """One engine per index: thread-safe for concurrent searches (the gRPC server is a thread pool)."""
 
     def __init__(self, store: IndexStore, clip: LoadedClip, rewriter: QueryRewriter, config: EngineConfig,
-                 kb: KnowledgeBase | None = None) -> None:
+                 kb: KnowledgeBase | None = None, text_cache: CachedTextEncoder | None = None) -> None:
         self.store = store
         self.clip = clip
         self.rewriter = rewriter
@@ -71,15 +71,21 @@ class SearchEngine:
         self.kb = kb
         self.dim = int(store.dim)
         self.alpha_policy = AlphaPolicy.from_kb(kb, check_alpha(config.alpha), config.adaptive_alpha)
-        self.encoder = CachedTextEncoder(clip, config.embedding_cache_size,  # what queries are encoded with
-                                         serialize=config.threads > 0)
+        # what queries are encoded with; a reload that keeps the model keeps the cache warm (keys carry the
+        # model's fingerprint, so nothing of another model is ever served)
+        reusable = text_cache is not None and text_cache.wraps(clip) \
+            and text_cache.capacity == max(0, config.embedding_cache_size)
+        self.encoder = text_cache if reusable else CachedTextEncoder(clip, config.embedding_cache_size,
+                                                                     serialize=config.threads > 0)
 
     @classmethod
-    def open(cls, config: EngineConfig, kb: KnowledgeBase | None = None, clip: LoadedClip | None = None) -> SearchEngine:
+    def open(cls, config: EngineConfig, kb: KnowledgeBase | None = None, clip: LoadedClip | None = None,
+             text_cache: CachedTextEncoder | None = None) -> SearchEngine:
         """Load the index, the CLIP it was built with (or config.model), the KB and the rewriter.
 
         `kb`: an already open handle of config.kb_dir to use instead of opening it (hot reload); `clip`: a
-        loaded CLIP to keep when the index was built with it (hot reload).
+        loaded CLIP to keep when the index was built with it (hot reload); `text_cache`: the previous engine's
+        query-embedding cache, kept when that CLIP was kept (hot reload).
         """
         from evdsearch.engine.loading import open_parts
 
@@ -88,7 +94,7 @@ class SearchEngine:
                                        cache_size=config.rewrite_cache_size,
                                        prefer_sources=config.prefer_sources,
                                        template_ensemble=config.template_ensemble)
-        return cls(store, clip, query_rewriter, config, kb=kb)
+        return cls(store, clip, query_rewriter, config, kb=kb, text_cache=text_cache)
 
     def close(self) -> None:
         """Release the knowledge base (LMDB allows one open handle per folder and process)."""

@@ -161,3 +161,25 @@ def test_sighup_reloads_a_running_serve_process(tmp_path: Path, tiny_clip_dir: P
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_reload_keeps_the_query_embedding_cache_only_with_its_model(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    from evdsearch.engine.reload import EngineHolder, Reloader
+    from evdsearch.engine.search import SearchEngine
+    from evdsearch.search_api import SearchRequest
+
+    index, kb = build_index(tmp_path, tiny_clip_dir), build_kb(tmp_path / "kb")
+    holder = EngineHolder(open_engine(index, kb))
+    first = holder.current.engine
+    first.search(SearchRequest(text="a tomato next to a school bus", k=3, mode="original"))
+    assert (first.encoder.stats().hits, first.encoder.stats().misses) == (0, 1)
+    kb_import(kb, "zebra")  # a write, then the reload an operator sends after it
+    second = Reloader(holder).reload().generation.engine
+    assert second is not first and second.clip is first.clip and second.kb.path != first.kb.path
+    second.search(SearchRequest(text="a tomato next to a school bus", k=3, mode="original"))
+    assert second.encoder.stats().hits == 1  # warm after the reload: the text was not encoded again
+    # a freshly loaded model (another object, as when the index was rebuilt with another CLIP) gets an empty cache
+    third = SearchEngine.open(second.config, kb=second.kb, text_cache=second.encoder)
+    assert third.clip is not second.clip and third.encoder is not second.encoder
+    assert third.encoder.stats().size == 0
+    second.close()
